@@ -1,0 +1,95 @@
+"""Submits the Batch job of a waitForTaskToken task and hands the job the task's token.
+
+The job's script reports back with SendTaskSuccess/SendTaskFailure. When the job cannot be
+submitted (bad input, SubmitJob refused), this function fails the waiting task at once with
+SendTaskFailure, so that the execution never waits for a callback that cannot come.
+"""
+
+import json
+import os
+import re
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import ValidationError, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from submit_request import SubmitJobRequest
+
+# Batch caps a job's container overrides at 8,192 characters; token and entry travel as
+# parameters into the command, so they must fit with room for the rest of the command.
+MAX_TOKEN_AND_ENTRY_CHARS = 7168
+
+# "standard" retries throttling errors (TooManyRequestsException) with backoff and jitter.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 6}, connect_timeout=5, read_timeout=20)
+
+logger = Logger()
+tracer = Tracer()
+batch = boto3.client("batch", config=CLIENT_CONFIG)
+sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
+
+
+def redact(token: str) -> str:
+    """A task token is a bearer credential: log only its last characters."""
+    return f"...{token[-8:]}"
+
+
+def job_name_for(execution_name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", execution_name)[:124]
+    return f"{name}-job" if name[:1].isalnum() else f"j{name}-job"
+
+
+def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
+    logger.error("failing the waiting task", extra={"error": error, "cause": cause, "task_token": redact(token)})
+    try:
+        sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
+    except ClientError as exc:
+        # TaskTimedOut / InvalidToken: the task is already closed; nothing is waiting any more.
+        logger.warning("task could not be failed", extra={"reason": exc.response["Error"]["Code"]})
+    return {"submitted": False, "error": error, "cause": cause}
+
+
+@logger.inject_lambda_context(correlation_id_path="executionArn")
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    token = event.get("taskToken") if isinstance(event, dict) else None
+    if not isinstance(token, str) or not token:
+        # Without a token no task can be told; raising records the error on the invocation.
+        raise ValueError("event has no taskToken: no waiting task can be reported to")
+    try:
+        request = parse(event=event, model=SubmitJobRequest)
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return fail_task(token, "InvalidInput", f"submit request rejected: {details}")
+
+    entry_json = json.dumps(request.entry, separators=(",", ":"))
+    if len(token) + len(entry_json) > MAX_TOKEN_AND_ENTRY_CHARS:
+        return fail_task(
+            token,
+            "EntryTooLarge",
+            f"entry is {len(entry_json)} characters; Batch allows about {MAX_TOKEN_AND_ENTRY_CHARS - len(token)} "
+            "here: pass a reference (an S3 key) instead of the data",
+        )
+
+    heartbeat_interval = max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)
+    job_name = job_name_for(request.execution_name)
+    try:
+        response = batch.submit_job(
+            jobName=job_name,
+            jobQueue=os.environ["JOB_QUEUE"],
+            jobDefinition=os.environ["JOB_DEFINITION"],
+            parameters={
+                "taskToken": token,
+                "entry": entry_json,
+                "sleepSeconds": str(request.sleep_seconds),
+                "heartbeatIntervalSeconds": str(heartbeat_interval),
+            },
+        )
+    except ClientError as exc:
+        error = exc.response["Error"]
+        return fail_task(token, f"Batch.{error['Code']}", error.get("Message", str(exc)))
+
+    logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": job_name, "task_token": redact(token)})
+    return {"submitted": True, "jobId": response["jobId"], "jobName": job_name}

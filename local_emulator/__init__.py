@@ -1,0 +1,1 @@
+"""Local, Docker-free emulator of this SAM application, built on moto."""

@@ -1,0 +1,69 @@
+"""Real task tokens from moto's Step Functions interpreter.
+
+Each execution waits in an `sqs:sendMessage.waitForTaskToken` state whose message hands the
+token to the test; what a handler or script then sends with that token completes the execution,
+so a test reads back exactly what Step Functions received.
+"""
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class WaitingTask:
+    token: str
+    execution_arn: str
+
+
+class WaitingTasks:
+    def __init__(self, sfn: Any, sqs: Any, timeout_seconds: int = 60, heartbeat_seconds: int = 30) -> None:
+        self.sfn, self.sqs = sfn, sqs
+        suffix = uuid.uuid4().hex[:8]
+        self.queue_url = sqs.create_queue(QueueName=f"tokens-{suffix}")["QueueUrl"]
+        definition = {
+            "StartAt": "Wait for callback",
+            "States": {
+                "Wait for callback": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": self.queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                    "TimeoutSeconds": timeout_seconds,
+                    "HeartbeatSeconds": heartbeat_seconds,
+                    "End": True,
+                }
+            },
+        }
+        self.state_machine_arn = sfn.create_state_machine(
+            name=f"waiting-task-{suffix}",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/test",
+        )["stateMachineArn"]
+
+    def start(self, deadline_seconds: float = 10) -> WaitingTask:
+        execution_arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input="{}")[
+            "executionArn"
+        ]
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1).get("Messages", [])
+            if messages:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+                return WaitingTask(token=json.loads(messages[0]["Body"])["token"], execution_arn=execution_arn)
+            time.sleep(0.02)
+        raise TimeoutError("the waiting state never sent its task token")
+
+    def outcome(self, task: WaitingTask, deadline_seconds: float = 10) -> dict[str, Any]:
+        """The execution's description once it has left RUNNING."""
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            description = self.sfn.describe_execution(executionArn=task.execution_arn)
+            if description["status"] != "RUNNING":
+                return description
+            time.sleep(0.02)
+        raise TimeoutError(f"execution still RUNNING after {deadline_seconds}s")
+
+    def is_waiting(self, task: WaitingTask) -> bool:
+        return self.sfn.describe_execution(executionArn=task.execution_arn)["status"] == "RUNNING"

@@ -1,0 +1,30 @@
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local_emulator import engine_fixes
+
+from tests.support.lambda_context import FakeLambdaContext
+from tests.support.waiting_tasks import WaitingTasks
+
+# Step Functions executes state machines (real task tokens); Batch records jobs without Docker.
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "batch": {"use_docker": False}}
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    engine_fixes.apply_all()  # moto's Step Functions engine as the emulator runs it
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+@pytest.fixture
+def waiting_tasks(aws: None) -> WaitingTasks:
+    return WaitingTasks(boto3.client("stepfunctions"), boto3.client("sqs"))
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

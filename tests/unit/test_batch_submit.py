@@ -1,0 +1,194 @@
+"""The submit function against moto: what it submits to Batch and what it tells Step Functions."""
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.handlers import formatted, load_handler
+from tests.support.paths import FUNCTIONS
+from tests.support.waiting_tasks import WaitingTask, WaitingTasks
+
+HEARTBEAT_SECONDS = 90
+
+
+@pytest.fixture
+def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    batch, ec2, iam = boto3.client("batch"), boto3.client("ec2"), boto3.client("iam")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc)["GroupId"]
+    role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    environment = batch.create_compute_environment(
+        computeEnvironmentName="fargate",
+        type="MANAGED",
+        serviceRole=role,
+        computeResources={"type": "FARGATE", "maxvCpus": 4, "subnets": [subnet], "securityGroupIds": [group]},
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName="queue", state="ENABLED", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}]
+    )["jobQueueArn"]
+    definition = batch.register_job_definition(
+        jobDefinitionName="job",
+        type="container",
+        platformCapabilities=["FARGATE"],
+        containerProperties={
+            "image": "example",
+            "command": ["sh", "-c", "true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )["jobDefinitionArn"]
+    monkeypatch.setenv("JOB_QUEUE", queue)
+    monkeypatch.setenv("JOB_DEFINITION", definition)
+    monkeypatch.setenv("JOB_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
+    return {"queue": queue, "definition": definition}
+
+
+@pytest.fixture
+def submit(batch_queue: dict[str, str]) -> Any:
+    return load_handler(FUNCTIONS / "batch_submit")
+
+
+def event_for(task: WaitingTask, **overrides: Any) -> dict[str, Any]:
+    event = {
+        "taskToken": task.token,
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:SyncNested:3-abc",
+        "entry": {"name": "invoke1"},
+        "sleepSeconds": 7,
+    }
+    event.update(overrides)
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def submitted_jobs(queue: str) -> list[dict[str, Any]]:
+    batch = boto3.client("batch")
+    summaries = [job for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+                 for job in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]]
+    ids = sorted({job["jobId"] for job in summaries})
+    return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
+
+
+def test_submits_one_job_carrying_token_entry_and_timing(submit, batch_queue, waiting_tasks: WaitingTasks, lambda_context):
+    task = waiting_tasks.start()
+    entry = {"name": "invoke1", "note": "quote \" backslash \\ newline \n unicode é✓"}
+
+    result = submit.lambda_handler(event_for(task, entry=entry), lambda_context)
+
+    [job] = submitted_jobs(batch_queue["queue"])
+    assert result == {"submitted": True, "jobId": job["jobId"], "jobName": "3-abc-job"}
+    assert job["jobName"] == "3-abc-job"
+    assert job["jobQueue"] == batch_queue["queue"]
+    assert job["parameters"]["taskToken"] == task.token
+    assert json.loads(job["parameters"]["entry"]) == entry
+    assert job["parameters"]["sleepSeconds"] == "7"
+    assert job["parameters"]["heartbeatIntervalSeconds"] == str(HEARTBEAT_SECONDS // 3)
+    assert waiting_tasks.is_waiting(task), "a submitted job must leave the task waiting for the job's callback"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"entry": None}, "entry"),
+        ({"entry": ["not", "an", "object"]}, "entry"),
+        ({"sleepSeconds": -1}, "sleepSeconds"),
+        ({"executionArn": "not-an-arn"}, "executionArn"),
+    ],
+)
+def test_bad_input_fails_the_waiting_task_at_once(submit, batch_queue, waiting_tasks, lambda_context, overrides, field):
+    task = waiting_tasks.start()
+
+    result = submit.lambda_handler(event_for(task, **overrides), lambda_context)
+
+    outcome = waiting_tasks.outcome(task)
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == "InvalidInput"
+    assert field in outcome["cause"]
+    assert result["submitted"] is False
+    assert submitted_jobs(batch_queue["queue"]) == []
+
+
+def test_event_without_token_is_an_error_and_submits_nothing(submit, batch_queue, lambda_context):
+    with pytest.raises(ValueError, match="no taskToken"):
+        submit.lambda_handler({"entry": {"name": "x"}}, lambda_context)
+    assert submitted_jobs(batch_queue["queue"]) == []
+
+
+def test_entry_too_large_for_batch_fails_the_task(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+
+    submit.lambda_handler(event_for(task, entry={"name": "big", "data": "x" * 8000}), lambda_context)
+
+    outcome = waiting_tasks.outcome(task)
+    assert (outcome["status"], outcome["error"]) == ("FAILED", "EntryTooLarge")
+    assert "S3" in outcome["cause"]
+    assert submitted_jobs(batch_queue["queue"]) == []
+
+
+def throttle_submit_job(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+    """Batch (moto) answers the first TIMES SubmitJob calls with 429 TooManyRequestsException."""
+    from moto.batch_simple.models import BatchSimpleBackend
+    from moto.core.exceptions import JsonRESTError
+
+    calls: list[int] = []
+    real_submit_job = BatchSimpleBackend.submit_job
+
+    def submit_job(self: BatchSimpleBackend, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            error = JsonRESTError("TooManyRequestsException", "Too Many Requests")
+            error.code = 429
+            raise error
+        return real_submit_job(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchSimpleBackend, "submit_job", submit_job)
+    return calls
+
+
+@pytest.fixture
+def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries still happen; only the random backoff delay is made zero to keep the test fast."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+def test_throttled_submit_job_is_retried_with_backoff(
+    submit, batch_queue, waiting_tasks, lambda_context, no_retry_delay, monkeypatch
+):
+    calls = throttle_submit_job(monkeypatch, times=2)
+    task = waiting_tasks.start()
+
+    result = submit.lambda_handler(event_for(task), lambda_context)
+
+    assert len(calls) == 3
+    assert result["submitted"] is True
+    assert len(submitted_jobs(batch_queue["queue"])) == 1
+    assert waiting_tasks.is_waiting(task)
+
+
+def test_persistent_throttling_fails_the_task_with_a_retryable_error(
+    submit, batch_queue, waiting_tasks, lambda_context, no_retry_delay, monkeypatch
+):
+    calls = throttle_submit_job(monkeypatch, times=100)
+    task = waiting_tasks.start()
+
+    submit.lambda_handler(event_for(task), lambda_context)
+
+    assert len(calls) == 6  # the client's total_max_attempts
+    outcome = waiting_tasks.outcome(task)
+    assert (outcome["status"], outcome["error"]) == ("FAILED", "Batch.TooManyRequestsException")
+    assert submitted_jobs(batch_queue["queue"]) == []
+
+
+def test_logs_name_the_token_only_by_its_suffix(submit, batch_queue, waiting_tasks, lambda_context, caplog):
+    task = waiting_tasks.start()
+    submit.lambda_handler(event_for(task), lambda_context)
+    bad = waiting_tasks.start()
+    submit.lambda_handler(event_for(bad, sleepSeconds=-5), lambda_context)
+
+    logs = formatted(submit.logger, caplog)
+    assert task.token[-8:] in logs and bad.token[-8:] in logs
+    assert task.token not in logs and bad.token not in logs
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert {r.get("correlation_id") for r in records} == {"arn:aws:states:us-east-1:123456789012:execution:SyncNested:3-abc"}
