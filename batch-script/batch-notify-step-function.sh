@@ -15,7 +15,7 @@
 set -eu
 
 task_token=${1:-none}
-entry=${2:-"{}"}
+entry=${2-"{}"}
 sleep_seconds=${3:-0}
 heartbeat_interval=${4:-0}
 job_id=${AWS_BATCH_JOB_ID:-local}
@@ -124,6 +124,12 @@ trap on_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+if [ "$task_token" = none ]; then
+    log "started; no task token: Step Functions waits for this job itself"
+else
+    log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
+fi
+
 case "$sleep_seconds" in '' | *[!0-9]*) log "SLEEP_SECONDS must be a whole number" && exit 2 ;; esac
 case "$heartbeat_interval" in '' | *[!0-9]*) log "HEARTBEAT_INTERVAL_SECONDS must be a whole number" && exit 2 ;; esac
 export ENTRY="$entry"
@@ -132,11 +138,6 @@ if ! expected=$(make_json expected); then
     exit 2
 fi
 
-if [ "$task_token" = none ]; then
-    log "started; no task token: Step Functions waits for this job itself"
-else
-    log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
-fi
 heartbeat
 
 remaining=$sleep_seconds
