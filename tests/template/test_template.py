@@ -1,0 +1,171 @@
+"""Checks of template.yaml: IAM, parameters, outputs, and the linters and builders users run."""
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.support.paths import ROOT
+from tests.support.tools import python_for_runtime, tool
+from tests.support.translated import translated_template
+from tests.support.template import sam_template
+
+# Actions that accept no resource-level permission: "*" is the narrowest resource AWS allows.
+ACTIONS_WITHOUT_RESOURCE_LEVEL = {
+    "states:SendTaskSuccess",  # the task token is the credential
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
+    "batch:DescribeJobs",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogDelivery",  # vended log delivery for Step Functions logging
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",  # added by SAM for Tracing
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+
+def allow_statements() -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of every IAM policy the deployed stack would hold."""
+    found = []
+    for name, resource in translated_template()["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [properties["PolicyDocument"]]
+        for document in documents:
+            statements = document["Statement"]
+            for statement in statements if isinstance(statements, list) else [statements]:
+                if statement["Effect"] == "Allow":
+                    found.append((name, statement))
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_stack_has_iam_policies_to_check():
+    roles = [n for n, r in translated_template()["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) >= 8, roles  # 3 functions, 3 state machines, job role, execution role
+    assert len(allow_statements()) >= 15
+
+
+def test_no_iam_policy_allows_a_wildcard_action():
+    offenders = [
+        (name, action)
+        for name, statement in allow_statements()
+        for action in as_list(statement["Action"])
+        if action == "*" or action.endswith(":*")
+    ]
+    assert offenders == []
+
+
+def test_wildcard_resources_only_where_aws_offers_nothing_narrower():
+    offenders = [
+        (name, action)
+        for name, statement in allow_statements()
+        if "*" in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
+        if action not in ACTIONS_WITHOUT_RESOURCE_LEVEL
+    ]
+    assert offenders == []
+
+
+def test_every_parameter_is_described_and_validated():
+    for name, parameter in sam_template()["Parameters"].items():
+        assert parameter.get("Description"), name
+        validation = {"AllowedValues", "AllowedPattern", "MinValue", "MaxValue", "MinLength"} & parameter.keys()
+        typed = parameter["Type"].startswith(("AWS::", "List<AWS::"))
+        assert validation or typed, f"{name} has no validation"
+
+
+def test_outputs_name_every_state_machine_and_the_job_resources():
+    outputs = sam_template()["Outputs"]
+    for machine in ("Orchestrator", "SyncNested", "CallbackNotify"):
+        assert f"{machine}StateMachineArn" in outputs and f"{machine}StateMachineName" in outputs
+    for key in ("ScriptBucketName", "BatchScriptS3Uri", "JobQueueArn", "JobDefinitionArn"):
+        assert key in outputs
+
+
+def test_script_bucket_is_encrypted_private_and_tls_only():
+    resources = sam_template()["Resources"]
+    bucket = resources["ScriptBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [statement] = resources["ScriptBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_state_machine_logs_carry_no_execution_data_and_are_traced():
+    machines = [r for r in sam_template()["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
+    assert len(machines) == 3
+    for machine in machines:
+        assert machine["Properties"]["Logging"]["IncludeExecutionData"] is False  # no task tokens in logs
+        assert machine["Properties"]["Tracing"] == {"Enabled": True}
+
+
+def test_job_definition_retries_end_with_an_exit_rule_and_attempts_are_bounded():
+    definition = sam_template()["Resources"]["JobDefinition"]["Properties"]
+    rules = definition["RetryStrategy"]["EvaluateOnExit"]
+    assert rules[-1] == {"OnReason": "*", "Action": "EXIT"}
+    assert "AttemptDurationSeconds" in definition["Timeout"]
+    placeholders = {a[5:] for a in definition["ContainerProperties"]["Command"] if a.startswith("Ref::")}
+    assert placeholders == set(definition["Parameters"]), "every Ref:: placeholder needs a default"
+
+
+def run_tool(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_cfn_lint_with_serverless_rules_is_clean():
+    result = run_tool([tool("cfn-lint", ".venv"), "template.yaml", "--append-rules", "cfn_lint_serverless.rules"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_is_clean():
+    result = run_tool([tool("sam", ".venv-sam"), "validate", "--lint"], env=sam_environment())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_finds_nothing_unjustified():
+    result = run_tool([tool("checkov", ".venv-checkov"), "-f", "template.yaml", "--config-file", ".checkov.yaml", "-o", "json"])
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["failed"] == 0 and summary["passed"] > 30, summary
+
+
+def sam_environment(extra_path: str | None = None) -> dict[str, str]:
+    import os
+
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    if extra_path:
+        env["PATH"] = f"{extra_path}:{env['PATH']}"
+    return env
+
+
+def test_sam_build_succeeds_without_docker(tmp_path):
+    runtime = sam_template()["Globals"]["Function"]["Runtime"].removeprefix("python")
+    interpreter_dir = python_for_runtime(runtime)
+    if interpreter_dir is None:
+        pytest.skip(f"sam build needs python{runtime} on PATH (or under pyenv); this machine has none")
+    build_dir = tmp_path / "build"
+    result = run_tool(
+        [tool("sam", ".venv-sam"), "build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],
+        env=sam_environment(interpreter_dir),
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    built = {path.name for path in build_dir.iterdir()}
+    assert {"BatchSubmitFunction", "CallbackNotifyFunction", "ScriptPublisherFunction", "template.yaml"} <= built
+    assert (build_dir / "ScriptPublisherFunction" / "batch-notify-step-function.sh").is_file()
+    assert (build_dir / "BatchSubmitFunction" / "aws_lambda_powertools").is_dir()
