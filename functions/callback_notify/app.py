@@ -45,7 +45,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         token = event.get("taskToken") if isinstance(event, dict) else None
         if not isinstance(token, str) or not token:
             raise ValueError(f"callback request rejected and no task to report to: {details}") from exc
-        request = CallbackRequest(taskToken=token, status="FAILED", error="InvalidInput", cause=f"callback request rejected: {details}")
+        request = CallbackRequest(
+            taskToken=token, status="FAILED", error="InvalidInput", cause=f"callback request rejected: {details}"
+        )
 
     try:
         send(request)
@@ -53,7 +55,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         code = exc.response["Error"]["Code"]
         if code not in TASK_CLOSED_ERRORS:
             raise
-        logger.warning("task already closed; callback ignored", extra={"reason": code, "task_token": redact(request.task_token)})
+        logger.warning(
+            "task already closed; callback ignored", extra={"reason": code, "task_token": redact(request.task_token)}
+        )
         return {"delivered": False, "reason": code}
 
     logger.info("callback sent", extra={"status": request.status, "task_token": redact(request.task_token)})

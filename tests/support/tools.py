@@ -25,3 +25,10 @@ def python_for_runtime(version: str) -> str | None:
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
     matches = sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"))
     return str(Path(matches[-1]).parent) if matches else None
+
+
+def runtime_python_dir() -> str | None:
+    """The folder of an interpreter matching the functions' runtime in template.yaml."""
+    from tests.support.template import sam_template
+
+    return python_for_runtime(sam_template()["Globals"]["Function"]["Runtime"].removeprefix("python"))

@@ -43,9 +43,9 @@ class WaitingTasks:
         )["stateMachineArn"]
 
     def start(self, deadline_seconds: float = 10) -> WaitingTask:
-        execution_arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input="{}")[
-            "executionArn"
-        ]
+        execution_arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=uuid.uuid4().hex, input="{}"
+        )["executionArn"]
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline:
             messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1).get("Messages", [])

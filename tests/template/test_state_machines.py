@@ -15,8 +15,15 @@ from tests.support.paths import STATE_MACHINES, TEST_INPUTS
 from tests.support.template import PLACEHOLDER, state_machine_files, substituted_definition
 from tests.support.tools import tool
 
-NUMERIC_SUBSTITUTIONS = {"MapMaxConcurrency", "JobSleepSeconds", "ArrayJobSize", "ChildTimeoutSeconds",
-                         "JobCallbackTimeoutSeconds", "JobHeartbeatSeconds", "NestedWaitSeconds"}
+NUMERIC_SUBSTITUTIONS = {
+    "MapMaxConcurrency",
+    "JobSleepSeconds",
+    "ArrayJobSize",
+    "ChildTimeoutSeconds",
+    "JobCallbackTimeoutSeconds",
+    "JobHeartbeatSeconds",
+    "NestedWaitSeconds",
+}
 MACHINES = sorted(state_machine_files())
 
 
@@ -104,7 +111,9 @@ def test_retries_are_bounded_and_never_blind(machine):
     for name, state in all_states(definition(machine)["States"]):
         for retrier in state.get("Retry", []):
             assert retrier["MaxAttempts"] <= 5, name
-            assert "States.ALL" not in retrier["ErrorEquals"] and "States.TaskFailed" not in retrier["ErrorEquals"], name
+            assert "States.ALL" not in retrier["ErrorEquals"] and "States.TaskFailed" not in retrier["ErrorEquals"], (
+                name
+            )
 
 
 def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -115,9 +124,9 @@ def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
     single = {"StartAt": first, "States": {first: {**state, "End": True}}}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions")
-        arn = sfn.create_state_machine(name="first", definition=json.dumps(single), roleArn="arn:aws:iam::123456789012:role/x")[
-            "stateMachineArn"
-        ]
+        arn = sfn.create_state_machine(
+            name="first", definition=json.dumps(single), roleArn="arn:aws:iam::123456789012:role/x"
+        )["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, name="sample", input=json.dumps(payload))["executionArn"]
         deadline = time.monotonic() + 10
         while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
@@ -130,9 +139,21 @@ def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("machine", "payload_file", "expected"),
     [
-        ("OrchestratorStateMachine", "orchestrator-step-function-payload.json", {"entries": [{"name": "invoke1"}, {"name": "invoke2"}]}),
-        ("SyncNestedStateMachine", "syncnested-step-function-payload.json", {"entry": {"name": "invoke1"}, "jobSleepSeconds": 5}),
-        ("CallbackNotifyStateMachine", "callbacknotify-step-function-payload.json", {"entry": {"name": "invoke1"}, "waitSeconds": 7}),
+        (
+            "OrchestratorStateMachine",
+            "orchestrator-step-function-payload.json",
+            {"entries": [{"name": "invoke1"}, {"name": "invoke2"}]},
+        ),
+        (
+            "SyncNestedStateMachine",
+            "syncnested-step-function-payload.json",
+            {"entry": {"name": "invoke1"}, "jobSleepSeconds": 5},
+        ),
+        (
+            "CallbackNotifyStateMachine",
+            "callbacknotify-step-function-payload.json",
+            {"entry": {"name": "invoke1"}, "waitSeconds": 7},
+        ),
     ],
 )
 def test_sample_payloads_fit_their_machines(machine, payload_file, expected):

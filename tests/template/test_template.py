@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tests.support.paths import ROOT
-from tests.support.tools import python_for_runtime, tool
-from tests.support.translated import translated_template
 from tests.support.template import sam_template
+from tests.support.tools import runtime_python_dir, tool
+from tests.support.translated import translated_template
 
 # Actions that accept no resource-level permission: "*" is the narrowest resource AWS allows.
 ACTIONS_WITHOUT_RESOURCE_LEVEL = {
@@ -139,7 +139,9 @@ def test_sam_validate_lint_is_clean():
 
 
 def test_checkov_finds_nothing_unjustified():
-    result = run_tool([tool("checkov", ".venv-checkov"), "-f", "template.yaml", "--config-file", ".checkov.yaml", "-o", "json"])
+    result = run_tool(
+        [tool("checkov", ".venv-checkov"), "-f", "template.yaml", "--config-file", ".checkov.yaml", "-o", "json"]
+    )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout)["summary"]
     assert summary["failed"] == 0 and summary["passed"] > 30, summary
@@ -155,10 +157,10 @@ def sam_environment(extra_path: str | None = None) -> dict[str, str]:
 
 
 def test_sam_build_succeeds_without_docker(tmp_path):
-    runtime = sam_template()["Globals"]["Function"]["Runtime"].removeprefix("python")
-    interpreter_dir = python_for_runtime(runtime)
+    interpreter_dir = runtime_python_dir()
     if interpreter_dir is None:
-        pytest.skip(f"sam build needs python{runtime} on PATH (or under pyenv); this machine has none")
+        runtime = sam_template()["Globals"]["Function"]["Runtime"]
+        pytest.skip(f"sam build needs {runtime} on PATH (or under pyenv); this machine has none")
     build_dir = tmp_path / "build"
     result = run_tool(
         [tool("sam", ".venv-sam"), "build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],

@@ -5,7 +5,6 @@ import pytest
 from moto import mock_aws
 
 from local_emulator import engine_fixes
-
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.waiting_tasks import WaitingTasks
 

@@ -27,7 +27,10 @@ def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         computeResources={"type": "FARGATE", "maxvCpus": 4, "subnets": [subnet], "securityGroupIds": [group]},
     )["computeEnvironmentArn"]
     queue = batch.create_job_queue(
-        jobQueueName="queue", state="ENABLED", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}]
+        jobQueueName="queue",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
     )["jobQueueArn"]
     definition = batch.register_job_definition(
         jobDefinitionName="job",
@@ -63,15 +66,20 @@ def event_for(task: WaitingTask, **overrides: Any) -> dict[str, Any]:
 
 def submitted_jobs(queue: str) -> list[dict[str, Any]]:
     batch = boto3.client("batch")
-    summaries = [job for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-                 for job in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]]
+    summaries = [
+        job
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+        for job in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]
+    ]
     ids = sorted({job["jobId"] for job in summaries})
     return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
 
 
-def test_submits_one_job_carrying_token_entry_and_timing(submit, batch_queue, waiting_tasks: WaitingTasks, lambda_context):
+def test_submits_one_job_carrying_token_entry_and_timing(
+    submit, batch_queue, waiting_tasks: WaitingTasks, lambda_context
+):
     task = waiting_tasks.start()
-    entry = {"name": "invoke1", "note": "quote \" backslash \\ newline \n unicode é✓"}
+    entry = {"name": "invoke1", "note": 'quote " backslash \\ newline \n unicode é✓'}
 
     result = submit.lambda_handler(event_for(task, entry=entry), lambda_context)
 
@@ -191,4 +199,6 @@ def test_logs_name_the_token_only_by_its_suffix(submit, batch_queue, waiting_tas
     assert task.token[-8:] in logs and bad.token[-8:] in logs
     assert task.token not in logs and bad.token not in logs
     records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    assert {r.get("correlation_id") for r in records} == {"arn:aws:states:us-east-1:123456789012:execution:SyncNested:3-abc"}
+    assert {r.get("correlation_id") for r in records} == {
+        "arn:aws:states:us-east-1:123456789012:execution:SyncNested:3-abc"
+    }

@@ -23,7 +23,7 @@ def sample_event(task: WaitingTask, **overrides: Any) -> dict[str, Any]:
 
 def test_success_carries_the_output_intact(notify, waiting_tasks: WaitingTasks, lambda_context):
     task = waiting_tasks.start()
-    output = {"entry": {"name": "quote \" backslash \\ newline \n unicode é✓"}, "n": [1, 2.5, None, True]}
+    output = {"entry": {"name": 'quote " backslash \\ newline \n unicode é✓'}, "n": [1, 2.5, None, True]}
 
     result = notify.lambda_handler(sample_event(task, output=output), lambda_context)
 
@@ -43,7 +43,9 @@ def test_sample_payload_succeeds_the_task(notify, waiting_tasks, lambda_context)
 def test_failure_carries_error_and_cause(notify, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
 
-    notify.lambda_handler(sample_event(task, status="FAILED", error="Upstream.Rejected", cause="entry refused"), lambda_context)
+    notify.lambda_handler(
+        sample_event(task, status="FAILED", error="Upstream.Rejected", cause="entry refused"), lambda_context
+    )
 
     outcome = waiting_tasks.outcome(task)
     assert (outcome["status"], outcome["error"], outcome["cause"]) == ("FAILED", "Upstream.Rejected", "entry refused")
