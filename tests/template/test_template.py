@@ -171,3 +171,17 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     assert {"BatchSubmitFunction", "CallbackNotifyFunction", "ScriptPublisherFunction", "template.yaml"} <= built
     assert (build_dir / "ScriptPublisherFunction" / "batch-notify-step-function.sh").is_file()
     assert (build_dir / "BatchSubmitFunction" / "aws_lambda_powertools").is_dir()
+
+
+def test_readme_documents_every_parameter_and_output():
+    readme = (ROOT / "README.md").read_text()
+    missing = [
+        name for name in [*sam_template()["Parameters"], *sam_template()["Outputs"]] if f"`{name}`" not in readme
+    ]
+    assert missing == []
+
+
+def test_readme_commands_exist_in_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test", "setup"):
+        assert f"\n{target}:" in makefile
