@@ -55,3 +55,182 @@ def send_task_failure_keeps_cause() -> None:
         return EmptyResult()
 
     StepFunctionResponse.send_task_failure = send_task_failure
+
+
+def _integration_classes() -> tuple[type, ...]:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
+        StateTaskServiceBatch,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    return StateTaskServiceSfn, StateTaskServiceBatch
+
+
+@engine_fix(
+    defect="states:startExecution(.sync/.sync:2) and batch:submitJob(.sync) fail: ASL's PascalCase parameters "
+    "reach boto3 unchanged (_normalise_parameters/_normalise_response are no-ops)",
+    upstream="getmoto/moto#10076 (open)",
+)
+def service_integrations_use_api_member_names() -> None:
+    import datetime
+    import functools
+
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    session = botocore.session.get_session()
+    normalised = _integration_classes()  # other integrations (aws-sdk, sqs) already send API names
+
+    @functools.cache
+    def operation(service: str, action: str):
+        model = session.get_service_model(service)
+        return model.operation_model({camel_to_snake_case(n): n for n in model.operation_names}[action])
+
+    def shapes(task: StateTaskService, service: str | None, action: str | None):
+        return operation(task._get_boto_service_name(service), task._get_boto_service_action(action))
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        if isinstance(self, normalised):
+            self._to_boto_request(parameters, shapes(self, boto_service_name, service_action_name).input_shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        if isinstance(self, normalised):
+            self._from_boto_response(response, shapes(self, boto_service_name, service_action_name).output_shape)
+
+    plain_value = StateTaskService._from_boto_response_value
+
+    def response_value(value):
+        # Step Functions renders timestamps in integration outputs as epoch milliseconds.
+        if isinstance(value, datetime.datetime):
+            return int(value.timestamp() * 1000)
+        return plain_value(value)
+
+    StateTaskService._normalise_parameters = normalise_parameters
+    StateTaskService._normalise_response = normalise_response
+    StateTaskService._from_boto_response_value = staticmethod(response_value)
+
+
+@engine_fix(
+    defect="executions started without a name are all named 'None': the second one collides or is silently merged",
+    upstream=f"present in moto {moto.__version__} (parser backend start_execution uses name=None)",
+)
+def unnamed_executions_get_unique_names() -> None:
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        return start(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+@engine_fix(
+    defect="describe_execution returns an output that is a JSON string undecoded, which breaks .sync consumers",
+    upstream=f"present in moto {moto.__version__} (responses.describe_execution)",
+)
+def describe_execution_always_encodes_output() -> None:
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def describe_execution(self: StepFunctionResponse) -> ActionResult:
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)
+        result = {
+            "executionArn": arn,
+            "input": execution.execution_input,
+            "name": execution.name,
+            "startDate": execution.start_date,
+            "stateMachineArn": execution.state_machine_arn,
+            "status": execution.status,
+        }
+        if execution.status != ExecutionStatus.RUNNING:
+            result["stopDate"] = execution.stop_date
+        if execution.status == ExecutionStatus.SUCCEEDED:
+            result["output"] = to_json_str(execution.output, separators=(",", ":"))
+            result["outputDetails"] = execution.output_details
+        for key in ("error", "cause"):
+            if getattr(execution, key, None) is not None:
+                result[key] = getattr(execution, key)
+        return ActionResult(result)
+
+    StepFunctionResponse.describe_execution = describe_execution
+
+
+@engine_fix(
+    defect="a States.* error raised inside a Map iteration (States.Timeout, States.TaskFailed, ...) surfaces "
+    "as an uncatchable States.Runtime",
+    upstream=f"present in moto {moto.__version__} (CustomErrorName rejects names starting with 'States.')",
+)
+def states_errors_keep_their_names() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    def new(cls, error_name=None):
+        if error_name and error_name.startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:
+                pass
+        return object.__new__(cls)
+
+    def init(self, error_name=None):
+        ErrorName.__init__(self, error_name=error_name)
+
+    CustomErrorName.__new__ = new
+    CustomErrorName.__init__ = init
+
+
+@engine_fix(
+    defect="heartbeat expiry is reported as States.Timeout instead of States.HeartbeatTimeout",
+    upstream=f"present in moto {moto.__version__} (StateTask._from_error maps every TimeoutError)",
+)
+def heartbeat_expiry_is_a_heartbeat_timeout() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from_error = StateTask._from_error
+
+    def task_from_error(self, env, ex):
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return from_error(self, env, ex)
+        details = TaskTimedOutEventDetails(error="States.HeartbeatTimeout", cause="")
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesHeartbeatTimeout),
+            event_type=HistoryEventType.TaskTimedOut,
+            event_details=EventDetails(taskTimedOutEventDetails=details),
+        )
+
+    StateTask._from_error = task_from_error
+
+
+@engine_fix(
+    defect="JSONPath expressions are re-parsed on every evaluation (about 0.3 ms each, most of the engine's CPU)",
+    upstream=f"present in moto {moto.__version__} (asl/utils/json_path.py, result_path.py)",
+)
+def jsonpath_expressions_are_parsed_once() -> None:
+    import functools
+
+    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)

@@ -1,0 +1,177 @@
+"""One scenario per engine fix: True when moto behaves as AWS does.
+
+Run as a script it prints, as JSON, what stock moto (no fix applied) does in each scenario;
+tests/emulator/test_engine_fixes.py compares that with the fixed engine.
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from tests.support.waiting_tasks import WaitingTasks
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+PROBES: dict[str, Callable[[], bool]] = {}
+
+
+def probe(fix_name: str) -> Callable[[Callable[[], bool]], Callable[[], bool]]:
+    def register(scenario: Callable[[], bool]) -> Callable[[], bool]:
+        PROBES[fix_name] = scenario
+        return scenario
+
+    return register
+
+
+def run_machine(sfn: Any, definition: dict[str, Any], name: str | None = "run", deadline: float = 15) -> dict[str, Any]:
+    arn = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    started = sfn.start_execution(stateMachineArn=arn, **({"name": name} if name else {}), input="{}")
+    end = time.monotonic() + deadline
+    while (described := sfn.describe_execution(executionArn=started["executionArn"]))["status"] == "RUNNING":
+        if time.monotonic() > end:
+            raise TimeoutError(definition)
+        time.sleep(0.02)
+    return described
+
+
+def waiting_state(queue_url: str, **bounds: int) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+        **bounds,
+        "End": True,
+    }
+
+
+@probe("send_task_failure_keeps_cause")
+def failure_cause_arrives() -> bool:
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    tasks = WaitingTasks(sfn, sqs)
+    task = tasks.start()
+    sfn.send_task_failure(taskToken=task.token, error="E", cause="the cause")
+    return tasks.outcome(task).get("cause") == "the cause"
+
+
+@probe("service_integrations_use_api_member_names")
+def nested_sync2_execution_runs() -> bool:
+    sfn = boto3.client("stepfunctions")
+    child = sfn.create_state_machine(
+        name="child",
+        roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}),
+    )["stateMachineArn"]
+    parent = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": child, "Input": {"a": 1}},
+                "TimeoutSeconds": 10,
+                "End": True,
+            }
+        },
+    }
+    described = run_machine(sfn, parent)
+    return described["status"] == "SUCCEEDED" and json.loads(described["output"])["Output"] == {"ok": 1}
+
+
+@probe("unnamed_executions_get_unique_names")
+def unnamed_executions_differ() -> bool:
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="unnamed",
+        roleArn=ROLE,
+        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}),
+    )["stateMachineArn"]
+    first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    return first != second
+
+
+@probe("describe_execution_always_encodes_output")
+def string_output_is_json() -> bool:
+    sfn = boto3.client("stepfunctions")
+    described = run_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "hello", "End": True}}})
+    return described.get("output") == '"hello"'
+
+
+@probe("states_errors_keep_their_names")
+def timeout_inside_map_keeps_its_name() -> bool:
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    definition = {
+        "StartAt": "Map",
+        "States": {
+            "Map": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "Wait", "States": {"Wait": waiting_state(queue, TimeoutSeconds=1)}},
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="map", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1]}))["executionArn"]
+    end = time.monotonic() + 15
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    return described.get("error") == "States.Timeout"
+
+
+@probe("heartbeat_expiry_is_a_heartbeat_timeout")
+def heartbeat_expiry_named() -> bool:
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    definition = {"StartAt": "Wait", "States": {"Wait": waiting_state(queue, TimeoutSeconds=20, HeartbeatSeconds=1)}}
+    return run_machine(sfn, definition).get("error") == "States.HeartbeatTimeout"
+
+
+@probe("jsonpath_expressions_are_parsed_once")
+def jsonpath_parsed_once() -> bool:
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+    from jsonpath_ng.ext.parser import ExtendedJsonPathParser
+
+    calls = []
+    real = ExtendedJsonPathParser.parse
+
+    def counting(self: Any, path: str) -> Any:
+        calls.append(path)
+        return real(self, path)
+
+    path = f"$.probe{uuid.uuid4().hex}"
+    ExtendedJsonPathParser.parse = counting
+    try:
+        for _ in range(3):
+            json_path.extract_json(path, {path[2:]: 1})
+    finally:
+        ExtendedJsonPathParser.parse = real
+    return len(calls) == 1
+
+
+def run_all() -> dict[str, bool]:
+    results = {}
+    for name, scenario in PROBES.items():
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            results[name] = scenario()
+    return results
+
+
+if __name__ == "__main__":
+    for variable, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+    }.items():
+        os.environ[variable] = value
+    sys.stdout.write(json.dumps(run_all()))
