@@ -234,3 +234,26 @@ def jsonpath_expressions_are_parsed_once() -> None:
 
     json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
     result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+
+
+@engine_fix(
+    defect="a callback sent before the engine starts waiting (a fast Event-invoked function) is missed when the "
+    "task has HeartbeatSeconds: the task fails with a heartbeat timeout instead",
+    upstream=f"present in moto {moto.__version__} (_wait_for_task_token_heartbeat waits before reading the outcome)",
+)
+def early_callbacks_are_not_missed() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimedOut
+
+    def wait_for_task_token_heartbeat(self, env, callback_endpoint, heartbeat_endpoint):
+        outcome = callback_endpoint.get_outcome()
+        while env.is_running() and outcome is None:
+            received = heartbeat_endpoint.clear_and_wait()
+            outcome = callback_endpoint.get_outcome()
+            if outcome is None and not received and env.is_running():
+                outcome = HeartbeatTimedOut()
+        return outcome
+
+    StateTaskServiceCallback._wait_for_task_token_heartbeat = wait_for_task_token_heartbeat

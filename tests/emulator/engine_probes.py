@@ -159,6 +159,24 @@ def jsonpath_parsed_once() -> bool:
     return len(calls) == 1
 
 
+@probe("early_callbacks_are_not_missed")
+def callback_before_the_wait_is_seen() -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcomeSuccess
+
+    class RunningEnvironment:
+        def is_running(self) -> bool:
+            return True
+
+    endpoint = CallbackEndpoint("token")
+    endpoint.notify(CallbackOutcomeSuccess(callback_id="token", output="{}"))  # before the heartbeat is set up
+    heartbeat = endpoint.setup_heartbeat_endpoint(heartbeat_seconds=1)
+    outcome = StateTaskServiceCallback._wait_for_task_token_heartbeat(None, RunningEnvironment(), endpoint, heartbeat)
+    return isinstance(outcome, CallbackOutcomeSuccess)
+
+
 def run_all() -> dict[str, bool]:
     results = {}
     for name, scenario in PROBES.items():

@@ -1,0 +1,259 @@
+"""AWS Batch without Docker: each job runs its job definition's command as a host process.
+
+moto keeps the queues, definitions and job records; this module replaces the part of moto that
+would run a Docker container (`Job.run`). A job waits RUNNABLE for room in its compute
+environment (max vCPUs / job vCPUs), then runs STARTING → RUNNING → SUCCEEDED/FAILED by exit
+code, with the `AWS_BATCH_*` variables, the container environment, a private TMPDIR, and the
+AWS CLI pointed at the emulator. `attemptDurationSeconds` and TerminateJob stop the process
+group (SIGTERM, then SIGKILL after the grace period), and the retry strategy is applied.
+"""
+
+import contextlib
+import fnmatch
+import logging
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from moto.core.utils import unix_time_millis
+
+LOG = logging.getLogger(__name__)
+KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
+POLL_SECONDS = 0.05
+
+
+class BatchRuntime:
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str) -> None:
+        self.jobs_dir = state_dir / "jobs"
+        self.endpoint_url, self.region = endpoint_url, region
+        self.capacity: dict[str, threading.Semaphore] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.processes: set[subprocess.Popen[bytes]] = set()
+
+    # -- moto integration ------------------------------------------------------------------
+    def install(self) -> None:
+        from moto.batch.models import Job
+
+        runtime = self
+        describe = Job.describe
+
+        def run(job: Job) -> None:
+            try:
+                runtime.run(job)
+            except Exception as exc:  # a job must never stay RUNNING because the emulator failed
+                LOG.exception("job %s could not run", job.job_id)
+                job.job_stopped_reason = f"emulator error: {exc}"
+                job._mark_stopped(success=False)
+
+        def described(job: Job) -> dict[str, Any]:
+            result = describe(job)
+            container = result.get("container")
+            if container is not None and job.job_stopped:
+                container["exitCode"] = job.exit_code
+                if job.job_stopped_reason:
+                    container["reason"] = job.job_stopped_reason
+            if container is not None and "environment" in container:
+                merged = {e["name"]: e["value"] for e in container["environment"]}
+                container["environment"] = [{"name": k, "value": v} for k, v in merged.items()]
+            children = job._child_jobs or []
+            if children and all(child.job_stopped for child in children) and result["status"] != "SUCCEEDED":
+                # An array job whose children all stopped is FAILED if any child failed.
+                job.status = "FAILED"
+                job.job_stopped, job.job_stopped_at = True, datetime.now()
+                result["status"] = "FAILED"
+                result["statusReason"] = "Array job failed: at least one child job failed"
+            return result
+
+        def container_property(job: Job, name: str, default: Any) -> Any:
+            if name != "environment":
+                return plain_property(job, name, default)
+            # moto appends to the override list in place, growing it on every call.
+            merged = {e["name"]: e["value"] for e in job.job_definition.container_properties.get("environment", [])}
+            merged.update({e["name"]: e["value"] for e in job.container_overrides.get("environment", [])})
+            merged["AWS_BATCH_JOB_ID"] = job.job_id
+            return [{"name": k, "value": v} for k, v in merged.items()]
+
+        plain_property = Job._get_container_property
+        Job.run = run
+        Job.describe = described
+        Job._get_container_property = container_property
+
+    def stop(self) -> None:
+        self.stopping = True
+        for process in list(self.processes):
+            _signal_group(process, signal.SIGKILL)
+
+    # -- one job ---------------------------------------------------------------------------
+    def run(self, job: Any) -> None:
+        job.status = "PENDING"
+        if job.depends_on and not job._wait_for_dependencies():
+            return
+        job.status = "RUNNABLE"
+        capacity = self._capacity(job)
+        while not capacity.acquire(timeout=POLL_SECONDS):
+            if job.stop or self.stopping:
+                job._mark_stopped(success=False)
+                return
+        try:
+            self._run_attempts(job)
+        finally:
+            capacity.release()
+
+    def _run_attempts(self, job: Any) -> None:
+        retry = job.job_definition.retry_strategy or {}
+        attempts = int(retry.get("attempts", 1))
+        for attempt in range(1, attempts + 1):
+            job.status = "STARTING"
+            job.job_started_at = datetime.now()
+            job.log_stream_name = self._log_stream(job, attempt)
+            job._start_attempt()
+            job.status = "RUNNING"
+            exit_code, reason = self._run_process(job, attempt)
+            job.exit_code = exit_code
+            job.latest_attempt["container"]["exitCode"] = exit_code
+            job.latest_attempt["stoppedAt"] = int(unix_time_millis())
+            if reason:
+                job.latest_attempt["statusReason"] = reason
+                job.job_stopped_reason = reason
+            if exit_code == 0 and not reason:
+                job._mark_stopped(success=True)
+                return
+            if job.stop or attempt == attempts or not _should_retry(retry, exit_code, reason):
+                break
+        job._mark_stopped(success=False)
+
+    def _run_process(self, job: Any, attempt: int) -> tuple[int, str | None]:
+        workdir = self.jobs_dir / job.job_id.replace(":", "-") / f"attempt-{attempt}"
+        (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        log_path = workdir / "output.log"
+        command = substitute_parameters(job._get_container_property("command", []), job.parameters)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=workdir,
+                env=self._environment(job, attempt, workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.add(process)
+        try:
+            reason = self._supervise(job, process)
+        finally:
+            self.processes.discard(process)
+        self._publish_logs(job, log_path.read_text(errors="replace"))
+        if process.returncode == 127 and not reason:
+            reason = f"CannotStartContainerError: {command[0]!r} not found"
+        return process.returncode, reason
+
+    def _supervise(self, job: Any, process: subprocess.Popen[bytes]) -> str | None:
+        """Wait for the process; stop it on TerminateJob or when the attempt runs too long."""
+        duration = job._get_attempt_duration()
+        deadline = time.monotonic() + duration if duration else None
+        reason, killed_at = None, None
+        while process.poll() is None:
+            if reason is None:
+                if job.stop or self.stopping:
+                    reason = job.job_stopped_reason or "Terminated by the emulator"
+                elif deadline is not None and time.monotonic() > deadline:
+                    reason = "Job attempt duration exceeded timeout"
+                if reason is not None:
+                    _signal_group(process, signal.SIGTERM)
+                    killed_at = time.monotonic() + KILL_GRACE_SECONDS
+            elif killed_at is not None and time.monotonic() > killed_at:
+                _signal_group(process, signal.SIGKILL)
+                killed_at = None
+            time.sleep(POLL_SECONDS)
+        return reason
+
+    # -- helpers -------------------------------------------------------------------------
+    def _capacity(self, job: Any) -> threading.Semaphore:
+        environment = _compute_environment(job)
+        vcpus = float(job._get_container_property("vcpus", 1) or 1)
+        key = f"{environment.arn}/{vcpus}"
+        with self.lock:
+            if key not in self.capacity:
+                max_vcpus = float(environment.compute_resources.get("maxvCpus", 1))
+                self.capacity[key] = threading.Semaphore(max(1, math.floor(max_vcpus / vcpus)))
+            return self.capacity[key]
+
+    def _environment(self, job: Any, attempt: int, workdir: Path) -> dict[str, str]:
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(workdir),
+            "TMPDIR": str(workdir / "tmp"),
+            "LANG": "C.UTF-8",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        env.update({e["name"]: e["value"] for e in job._get_container_property("environment", [])})
+        env.update(
+            {
+                "AWS_BATCH_JOB_ID": job.job_id,
+                "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+                "AWS_BATCH_JQ_NAME": job.job_queue.name,
+                "AWS_BATCH_CE_NAME": _compute_environment(job).name,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+            }
+        )
+        if "index" in (job.array_properties or {}):
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_properties["index"])
+        return env
+
+    @staticmethod
+    def _log_stream(job: Any, attempt: int) -> str:
+        options = (job.job_definition.container_properties.get("logConfiguration") or {}).get("options") or {}
+        prefix = options.get("awslogs-stream-prefix", "job")
+        return f"{prefix}/default/{job.job_id.replace(':', '-')}-{attempt}"
+
+    @staticmethod
+    def _publish_logs(job: Any, output: str) -> None:
+        options = (job.job_definition.container_properties.get("logConfiguration") or {}).get("options") or {}
+        group = options.get("awslogs-group", "/aws/batch/job")
+        logs = job._log_backend
+        logs.ensure_log_group(group)
+        logs.ensure_log_stream(group, job.log_stream_name)
+        now = int(unix_time_millis())
+        events = [{"timestamp": now, "message": line} for line in output.splitlines() or [""]]
+        logs.put_log_events(group, job.log_stream_name, events)
+
+
+def substitute_parameters(command: list[str], parameters: dict[str, str]) -> list[str]:
+    """Replace every `Ref::name` placeholder of the command, as Batch does."""
+    pattern = re.compile(r"Ref::([A-Za-z0-9_]+)")
+    return [pattern.sub(lambda m: parameters.get(m.group(1), m.group(0)), part) for part in command]
+
+
+def _should_retry(retry: dict[str, Any], exit_code: int, reason: str | None) -> bool:
+    """The retry strategy's evaluateOnExit: the first matching rule decides; no rule, retry."""
+    for rule in retry.get("evaluateOnExit") or []:
+        checks = [
+            ("onExitCode", str(exit_code)),
+            ("onReason", reason or ""),
+            ("onStatusReason", reason or ""),
+        ]
+        if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
+            return rule["action"].upper() == "RETRY"
+    return True
+
+
+def _compute_environment(job: Any) -> Any:
+    first = sorted(job.job_queue.env_order_json, key=lambda e: e["order"])[0]["computeEnvironment"]
+    return job.backend.get_compute_environment(first)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

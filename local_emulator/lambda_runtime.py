@@ -1,0 +1,275 @@
+"""Lambda without Docker: the real handler in warm worker processes, one pool per function.
+
+moto stores each function's code zip and configuration; this module replaces the part of moto
+that would start a Docker container (`LambdaFunction._invoke_lambda` / `invoke`): it unpacks
+the code once, keeps worker processes warm per function (as Lambda keeps execution
+environments), runs `Event` invocations asynchronously with Lambda's retries, enforces the
+function's timeout, and keeps each invocation's log.
+"""
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+WORKER = Path(__file__).with_name("lambda_worker.py")
+MAX_WORKERS_PER_FUNCTION = 8
+ASYNC_RETRY_DELAYS = (1.0, 2.0)  # Lambda waits about 1 and 2 minutes; locally, seconds
+
+
+@dataclass
+class Invocation:
+    function_name: str
+    request_id: str
+    invocation_type: str
+    errored: bool
+    duration_seconds: float
+    logs: str
+    attempt: int = 1
+
+
+@dataclass
+class InvocationJournal:
+    """Every invocation, for progress and for the run's record."""
+
+    invocations: list[Invocation] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, invocation: Invocation) -> None:
+        with self.lock:
+            self.invocations.append(invocation)
+
+
+class Worker:
+    def __init__(self, code_dir: Path, env: dict[str, str]) -> None:
+        read_end, write_end = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER), str(write_end)],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(write_end,),
+            text=True,
+            start_new_session=True,
+        )
+        os.close(write_end)
+        self.responses = os.fdopen(read_end)
+
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """The worker's response, or None when it did not answer in time (it is then killed)."""
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.responses], [], [], timeout)
+        line = self.responses.readline() if ready else ""
+        if not line:
+            self.stop()
+            return None
+        return json.loads(line)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        self.responses.close()
+
+
+class FunctionPool:
+    """Warm workers of one function version: same code, same configuration."""
+
+    def __init__(self, code_dir: Path, env: dict[str, str], limit: int) -> None:
+        self.code_dir, self.env = code_dir, env
+        self.idle: list[Worker] = []
+        self.slots = threading.BoundedSemaphore(limit)
+        self.lock = threading.Lock()
+
+    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        with self.slots:
+            with self.lock:
+                worker = self.idle.pop() if self.idle else None
+            if worker is None or not worker.alive():
+                worker = Worker(self.code_dir, self.env)
+            response = worker.call(request, timeout)
+            if response is not None and worker.alive():
+                with self.lock:
+                    self.idle.append(worker)
+            return response
+
+    def stop(self) -> None:
+        with self.lock:
+            for worker in self.idle:
+                worker.stop()
+            self.idle.clear()
+
+
+class LambdaRuntime:
+    def __init__(self, state_dir: Path, endpoint_url: str, region: str) -> None:
+        self.code_root = state_dir / "lambda"
+        self.endpoint_url, self.region = endpoint_url, region
+        self.pools: dict[tuple[str, ...], FunctionPool] = {}
+        self.lock = threading.Lock()
+        self.async_invocations = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda-event")
+        self.journal = InvocationJournal()
+
+    # -- moto integration ------------------------------------------------------------------
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        runtime = self
+
+        def invoke(function: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+            event = json.loads(body) if body else {}
+            invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+            if invocation_type == "DryRun":
+                return b""
+            if invocation_type == "Event":
+                runtime.async_invocations.submit(runtime.invoke_with_retries, function, event)
+                return b""
+            payload, errored, logs = runtime.invoke(function, event, "RequestResponse")
+            if errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            response_headers["x-amz-log-result"] = base64.b64encode(logs[-4096:].encode()).decode()
+            return payload.encode()
+
+        def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+            return runtime.invoke(function, event or {}, "RequestResponse")
+
+        LambdaFunction.invoke = invoke
+        LambdaFunction._invoke_lambda = invoke_lambda
+
+    def stop(self) -> None:
+        self.async_invocations.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.stop()
+
+    # -- invocations ---------------------------------------------------------------------
+    def invoke(self, function: Any, event: Any, invocation_type: str, attempt: int = 1) -> tuple[str, bool, str]:
+        request_id = str(uuid.uuid4())
+        started = time.monotonic()
+        request = {"event": event, "requestId": request_id, "timeoutSeconds": function.timeout}
+        response = self._pool(function).invoke(request, timeout=function.timeout + 1)
+        if response is None:
+            message = f"{request_id} Task timed out after {function.timeout:.2f} seconds"
+            response = {
+                "payload": json.dumps({"errorMessage": message, "errorType": "Sandbox.Timedout"}),
+                "errored": True,
+                "logs": f"START RequestId: {request_id}\n{message}\nEND RequestId: {request_id}\n",
+            }
+        self._save_logs(function, response["logs"])
+        self.journal.add(
+            Invocation(
+                function.function_name,
+                request_id,
+                invocation_type,
+                response["errored"],
+                time.monotonic() - started,
+                response["logs"],
+                attempt,
+            )
+        )
+        return response["payload"], response["errored"], response["logs"]
+
+    def invoke_with_retries(self, function: Any, event: Any) -> None:
+        """An Event invocation: retried on error as the function's EventInvokeConfig says."""
+        retries = _maximum_retry_attempts(function)
+        for attempt in range(1, retries + 2):
+            try:
+                _, errored, _ = self.invoke(function, event, "Event", attempt)
+            except Exception:  # the runtime itself failed: never lose the event silently
+                LOG.exception("asynchronous invocation of %s failed", function.function_name)
+                errored = True
+            if not errored:
+                return
+            if attempt <= retries:
+                time.sleep(ASYNC_RETRY_DELAYS[min(attempt - 1, len(ASYNC_RETRY_DELAYS) - 1)])
+        LOG.warning("asynchronous invocation of %s failed after %d attempt(s)", function.function_name, retries + 1)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _pool(self, function: Any) -> FunctionPool:
+        env = self._environment(function)
+        key = (function.function_arn, function.code_sha_256, json.dumps(env, sort_keys=True))
+        with self.lock:
+            pool = self.pools.get(key)
+            if pool is None:
+                limit = function.reserved_concurrency or MAX_WORKERS_PER_FUNCTION
+                pool = self.pools[key] = FunctionPool(
+                    self._code_dir(function), env, min(limit, MAX_WORKERS_PER_FUNCTION)
+                )
+            return pool
+
+    def _code_dir(self, function: Any) -> Path:
+        digest = hashlib.sha256(function.code_bytes).hexdigest()
+        target = self.code_root / digest
+        if not target.is_dir():
+            staging = self.code_root / f".{digest}.{uuid.uuid4().hex}"
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(staging)
+            with contextlib.suppress(OSError):  # another thread unpacked the same code first
+                staging.rename(target)
+        return target
+
+    def _environment(self, function: Any) -> dict[str, str]:
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.code_root),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            # X-Ray is not emulated; Powertools' Tracer is switched off as it is for local runs.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        env.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        env.update(
+            {
+                "_HANDLER": function.handler,
+                "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+                "LOCAL_EMULATOR_FUNCTION_ARN": function.function_arn,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+            }
+        )
+        return env
+
+    @staticmethod
+    def _save_logs(function: Any, logs: str) -> None:
+        function.logs_backend.ensure_log_group(function.logs_group_name)
+        function.save_logs(logs)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _maximum_retry_attempts(function: Any) -> int:
+    for config in function.event_invoke_config or []:
+        value = getattr(config, "config", {}).get("MaximumRetryAttempts")
+        if value is not None:
+            return int(value)
+    return 2  # Lambda's default for asynchronous invocations
