@@ -37,7 +37,7 @@ class BatchRuntime:
         self.capacity: dict[str, threading.Semaphore] = {}
         self.lock = threading.Lock()
         self.stopping = False
-        self.processes: set[subprocess.Popen[bytes]] = set()
+        self.running: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its process
 
     # -- moto integration ------------------------------------------------------------------
     def install(self) -> None:
@@ -89,7 +89,7 @@ class BatchRuntime:
 
     def stop(self) -> None:
         self.stopping = True
-        for process in list(self.processes):
+        for process in list(self.running.values()):
             _signal_group(process, signal.SIGKILL)
 
     # -- one job ---------------------------------------------------------------------------
@@ -146,15 +146,17 @@ class BatchRuntime:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.processes.add(process)
+        self.running[job.job_id] = process
         try:
             reason = self._supervise(job, process)
         finally:
-            self.processes.discard(process)
+            self.running.pop(job.job_id, None)
         self._publish_logs(job, log_path.read_text(errors="replace"))
-        if process.returncode == 127 and not reason:
+        # A container killed by a signal exits with 128 + the signal's number.
+        exit_code = process.returncode if process.returncode >= 0 else 128 - process.returncode
+        if exit_code == 127 and not reason:
             reason = f"CannotStartContainerError: {command[0]!r} not found"
-        return process.returncode, reason
+        return exit_code, reason
 
     def _supervise(self, job: Any, process: subprocess.Popen[bytes]) -> str | None:
         """Wait for the process; stop it on TerminateJob or when the attempt runs too long."""

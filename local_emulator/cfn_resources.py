@@ -16,6 +16,7 @@ def install() -> None:
     from moto.cloudformation import parsing
 
     state_machines_in_the_executing_backend()
+    lambda_environment_values_are_strings()
     lambda_aliases()
     lambda_version_refs_are_arns()
     lambda_event_invoke_configs()
@@ -63,6 +64,24 @@ def state_machines_in_the_executing_backend() -> None:
     StateMachine.delete_from_cloudformation_json = classmethod(delete)
     StateMachine.has_cfn_attr = classmethod(lambda cls, name: name in {"Arn", "Name", "StateMachineName"})
     StateMachine.get_cfn_attribute = lambda self, name: self.arn if name == "Arn" else attribute(self, name)
+
+
+def lambda_environment_values_are_strings() -> None:
+    """CloudFormation passes a Number parameter into a function's environment as a string;
+    moto keeps the number, which GetFunctionConfiguration then returns."""
+    from moto.awslambda.models import LambdaFunction
+
+    create = LambdaFunction.create_from_cloudformation_json.__func__
+
+    def with_string_values(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        variables = (properties.get("Environment") or {}).get("Variables")
+        if variables:
+            environment = {**properties["Environment"], "Variables": {k: str(v) for k, v in variables.items()}}
+            cloudformation_json = {**cloudformation_json, "Properties": {**properties, "Environment": environment}}
+        return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(with_string_values)
 
 
 def lambda_aliases() -> None:

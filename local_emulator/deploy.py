@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -146,16 +147,29 @@ def deploy(
     parameters = resolve_parameters(template, {**given, **(overrides or {})})
     aws["s3"].create_bucket(Bucket=ARTIFACT_BUCKET)
     translated = transform(package(template, template_path.parent, aws["s3"]), parameters, _NoManagedPolicyNames())
-    aws["cloudformation"].create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(translated),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+    types = {r["Type"] for r in translated["Resources"].values() if not r["Type"].startswith("Custom::")}
+    unsupported = sorted(types - supported_types())
+    if unsupported:
+        print(f"Not emulated (created as no-ops): {', '.join(unsupported)}", flush=True)
+    try:
+        aws["cloudformation"].create_stack(
+            StackName=stack_name,
+            TemplateBody=json.dumps(translated),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    except ClientError as error:
+        raise DeployError(f"stack {stack_name} was not created: {error}") from error
     description = wait_for_stack(aws["cloudformation"], stack_name)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
     descriptions = {name: spec.get("Description", "") for name, spec in template.get("Outputs", {}).items()}
     return Stack(stack_name, parameters, {k: outputs[k] for k in descriptions if k in outputs}, descriptions)
+
+
+def supported_types() -> set[str]:
+    from moto.cloudformation.parsing import get_model_map
+
+    return set(get_model_map())
 
 
 def wait_for_stack(cloudformation: Any, stack_name: str) -> dict[str, Any]:

@@ -257,3 +257,14 @@ def early_callbacks_are_not_missed() -> None:
         return outcome
 
     StateTaskServiceCallback._wait_for_task_token_heartbeat = wait_for_task_token_heartbeat
+
+
+@engine_fix(
+    defect="lambda:invoke drops InvocationType: an Event invocation runs synchronously, and a function error "
+    "fails the task instead of being retried or reported by the function",
+    upstream=f"present in moto {moto.__version__} (state_task_service_lambda supported parameters)",
+)
+def lambda_invoke_keeps_invocation_type() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
+
+    state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")

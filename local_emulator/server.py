@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import tempfile
+import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +47,7 @@ class Emulator:
     def start(self) -> "Emulator":
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} on 127.0.0.1 is in use: choose another with --port")
+        self._saved = {"MOTO_PORT": os.environ.get("MOTO_PORT"), "config": dict(default_user_config)}
         os.environ["MOTO_PORT"] = str(self.port)  # the engine's integrations call back here
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -60,6 +62,9 @@ class Emulator:
         self.lambdas.install()
         self.batch.install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # deploy() names the resource types moto's CloudFormation does not create, once.
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         # The engine logs every failed state with its whole parse tree; the histories say it better.
         logging.getLogger("moto.stepfunctions.parser.asl.component").setLevel(logging.CRITICAL)
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -71,6 +76,12 @@ class Emulator:
         self.lambdas.stop()
         if self.server is not None:
             self.server.stop()
+            default_user_config.clear()
+            default_user_config.update(self._saved["config"])
+            if self._saved["MOTO_PORT"] is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = self._saved["MOTO_PORT"]
         if self._state is not None:
             self._state.cleanup()
 

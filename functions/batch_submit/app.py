@@ -59,6 +59,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # Without a token no task can be told; raising records the error on the invocation.
         raise ValueError("event has no taskToken: no waiting task can be reported to")
     try:
+        return submit(token, event)
+    except Exception as exc:
+        # An unexpected failure (a bug, a missing setting) must not leave the task waiting for
+        # a callback that cannot come; re-raised, the invocation still counts as failed.
+        fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
+    try:
         request = parse(event=event, model=SubmitJobRequest)
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

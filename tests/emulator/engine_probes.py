@@ -177,6 +177,36 @@ def callback_before_the_wait_is_seen() -> bool:
     return isinstance(outcome, CallbackOutcomeSuccess)
 
 
+@probe("lambda_invoke_keeps_invocation_type")
+def lambda_invocation_type_reaches_lambda() -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    sent: list[dict[str, Any]] = []
+    real = lambda_eval_utils._invoke_lambda_function
+
+    def spy(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        sent.append(parameters)
+        return {"StatusCode": 202, "Payload": ""}
+
+    lambda_eval_utils._invoke_lambda_function = spy
+    try:
+        definition = {
+            "StartAt": "Invoke",
+            "States": {
+                "Invoke": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": "f", "InvocationType": "Event", "Payload": {}},
+                    "End": True,
+                }
+            },
+        }
+        run_machine(boto3.client("stepfunctions"), definition)
+    finally:
+        lambda_eval_utils._invoke_lambda_function = real
+    return bool(sent) and sent[0].get("InvocationType") == "Event"
+
+
 def run_all() -> dict[str, bool]:
     results = {}
     for name, scenario in PROBES.items():

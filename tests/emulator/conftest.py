@@ -1,0 +1,78 @@
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from local_emulator.deploy import Stack, deploy
+from local_emulator.run import OrchestratorRun, RunResult
+from local_emulator.server import Emulator
+from tests.support.moto_server import free_port
+from tests.support.paths import TEMPLATE, TEST_INPUTS
+
+# Small sleeps and heartbeats keep the suite fast; every wait below is bounded.
+FAST = {"batchSleepDuration": "1", "NestedWaitSeconds": "1", "ArrayJobSize": "2"}
+CALLBACK_ONLY = {"batchSleepDuration": "1", "NestedWaitSeconds": "0", "ArrayJobSize": "0"}
+SLOW_HEARTBEAT_SECONDS = 10
+SLOW = {
+    "batchSleepDuration": "300",
+    "NestedWaitSeconds": "0",
+    "ArrayJobSize": "0",
+    "JobHeartbeatSeconds": str(SLOW_HEARTBEAT_SECONDS),
+}
+
+
+@dataclass
+class Deployed:
+    emulator: Emulator
+    stack: Stack
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.emulator.endpoint_url)
+
+    def run(self, payload: dict[str, Any], timeout: float = 120) -> RunResult:
+        runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
+        started = time.monotonic()
+        execution = runner.start(payload)
+        description = runner.wait(execution, len(payload["input"]["entries"]), timeout, progress=False)
+        return runner.result(description, time.monotonic() - started)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        return [
+            e
+            for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+            for e in page["events"]
+        ]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(port=free_port()) as running:
+        yield running
+
+
+def deployed(emulator: Emulator, name: str, parameters: dict[str, str]) -> Deployed:
+    return Deployed(emulator, deploy(emulator.endpoint_url, TEMPLATE, parameters, stack_name=name))
+
+
+@pytest.fixture(scope="module")
+def full(emulator: Emulator) -> Deployed:
+    return deployed(emulator, "full", FAST)
+
+
+@pytest.fixture(scope="module")
+def callback_only(emulator: Emulator) -> Deployed:
+    return deployed(emulator, "callback-only", CALLBACK_ONLY)
+
+
+@pytest.fixture(scope="module")
+def slow(emulator: Emulator) -> Deployed:
+    return deployed(emulator, "slow", SLOW)
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((TEST_INPUTS / name).read_text())

@@ -1,0 +1,181 @@
+"""The whole application through the emulator: the same template, state machines, functions and
+batch script as on AWS. Assertions read execution histories, job records and outputs."""
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed, payload
+
+
+def job(deployed: Deployed, job_id: str) -> dict[str, Any]:
+    return deployed.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+
+
+def job_log(deployed: Deployed, described: dict[str, Any]) -> str:
+    events = deployed.client("logs").get_log_events(
+        logGroupName=deployed.stack.outputs["JobLogGroupName"], logStreamName=described["container"]["logStreamName"]
+    )["events"]
+    return "\n".join(e["message"] for e in events)
+
+
+def scheduled(history: list[dict[str, Any]]) -> list[str]:
+    """resourceType:resource of every task the execution scheduled, in order."""
+    details = [e["taskScheduledEventDetails"] for e in history if e["type"] == "TaskScheduled"]
+    return [f"{d['resourceType']}:{d['resource']}" for d in details]
+
+
+def test_sample_payload_every_entry_succeeds_through_every_pattern(full: Deployed):
+    entries = payload("orchestrator-step-function-payload.json")["input"]["entries"]
+
+    result = full.run(payload("orchestrator-step-function-payload.json"))
+
+    assert result.status == "SUCCEEDED"
+    assert [(e.index, e.name, e.status) for e in result.entries] == [
+        (0, "invoke1", "SUCCEEDED"),
+        (1, "invoke2", "SUCCEEDED"),
+    ]
+    sfn = full.client("stepfunctions")
+    for entry, outcome in zip(entries, result.entries, strict=True):
+        child = sfn.describe_execution(executionArn=outcome.child_execution_arn)
+        output = json.loads(child["output"])
+        assert child["status"] == "SUCCEEDED"
+        assert scheduled(full.history(outcome.child_execution_arn)) == [
+            "lambda:invoke.waitForTaskToken",  # (a) notify function callback
+            "states:startExecution.sync:2",  # (b) nested state machine
+            "batch:submitJob.sync",  # (c) native array job
+            "lambda:invoke.waitForTaskToken",  # (d) submit function + job callback
+        ]
+        assert output["acknowledgement"] == {"acknowledged": True}
+        # (d): the callback carried what the real script built
+        callback = output["job"]
+        assert callback == {
+            "status": "SUCCEEDED",
+            "jobId": outcome.job_id,
+            "arrayIndex": "",
+            "attempt": "1",
+            "workedSeconds": 1,
+            "entry": entry,
+        }
+        described = job(full, outcome.job_id)
+        assert described["status"] == "SUCCEEDED" and described["container"]["exitCode"] == 0
+        assert described["parameters"]["entry"] == json.dumps(entry, separators=(",", ":"))
+        log = job_log(full, described)
+        assert "reported success" in log and described["parameters"]["taskToken"] not in log
+
+
+def test_nested_sync2_machine_returns_its_json_output(full: Deployed):
+    result = full.run({"input": {"entries": [{"name": "nested"}]}})
+
+    child = json.loads(
+        full.client("stepfunctions").describe_execution(executionArn=result.entries[0].child_execution_arn)["output"]
+    )
+    nested = full.client("stepfunctions").describe_execution(executionArn=child["nested"]["executionArn"])
+    assert nested["status"] == "SUCCEEDED"
+    assert child["nested"]["output"] == {"entry": {"name": "nested"}, "notified": True, "waitedSeconds": 1}
+    assert json.loads(nested["output"]) == child["nested"]["output"]
+    assert scheduled(full.history(nested["executionArn"])) == ["lambda:invoke.waitForTaskToken"]
+
+
+def test_native_array_job_runs_every_child_with_its_index(full: Deployed):
+    result = full.run({"input": {"entries": [{"name": "array"}]}})
+
+    child = json.loads(
+        full.client("stepfunctions").describe_execution(executionArn=result.entries[0].child_execution_arn)["output"]
+    )
+    parent = job(full, child["arrayJob"]["jobId"])
+    assert parent["status"] == "SUCCEEDED" and parent["arrayProperties"]["size"] == 2
+    for index in range(2):
+        described = job(full, f"{parent['jobId']}:{index}")
+        assert described["status"] == "SUCCEEDED"
+        printed = json.loads(job_log(full, described).strip().splitlines()[-1])
+        assert printed["arrayIndex"] == str(index) and printed["entry"] == {"name": "array"}
+
+
+def test_failing_script_fails_its_entry_with_the_scripts_error_and_the_others_succeed(callback_only: Deployed):
+    result = callback_only.run(payload("orchestrator-with-failure-payload.json"))
+
+    assert result.status == "SUCCEEDED"
+    assert [e.status for e in result.entries] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    failed = result.entries[1]
+    assert failed.error == "Job.SimulatedFailure"
+    assert "expectedJobStatus" in failed.cause
+    described = job(callback_only, json.loads(failed_child_history_job(callback_only, failed.child_execution_arn)))
+    assert described["status"] == "FAILED" and described["container"]["exitCode"] == 1
+
+
+def failed_child_history_job(deployed: Deployed, child_arn: str) -> str:
+    """The job id the submit function returned to the child, from the child's history."""
+    for event in deployed.history(child_arn):
+        if event["type"] == "TaskSubmitted" and "lambda" in event["taskSubmittedEventDetails"]["resourceType"]:
+            submitted = json.loads(event["taskSubmittedEventDetails"]["output"])
+            if "Payload" in submitted and isinstance(submitted["Payload"], dict) and "jobId" in submitted["Payload"]:
+                return json.dumps(submitted["Payload"]["jobId"])
+    jobs = deployed.client("batch").list_jobs(jobQueue=deployed.stack.outputs["JobQueueArn"], jobStatus="FAILED")
+    return json.dumps(jobs["jobSummaryList"][0]["jobId"])
+
+
+def test_killed_job_is_detected_by_heartbeat_timeout_without_hanging(slow: Deployed):
+    runner_payload = {"input": {"entries": [{"name": "doomed"}]}}
+    batch = slow.client("batch")
+    from local_emulator.run import OrchestratorRun
+
+    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
+    execution = runner.start(runner_payload)
+    deadline = time.monotonic() + 60
+    running: list[dict[str, Any]] = []
+    while not running:
+        assert time.monotonic() < deadline, "the job never started"
+        running = batch.list_jobs(jobQueue=slow.stack.outputs["JobQueueArn"], jobStatus="RUNNING")["jobSummaryList"]
+        time.sleep(0.2)
+    time.sleep(1)  # let the script send its first heartbeat
+    process = slow.emulator.batch.running[running[0]["jobId"]]
+    os.killpg(process.pid, signal.SIGKILL)  # the container dies: no callback, no more heartbeats
+    killed_at = time.monotonic()
+
+    description = runner.wait(execution, 1, timeout_seconds=120, progress=False)
+    detected_after = time.monotonic() - killed_at
+    result = runner.result(description, 0)
+
+    [entry] = result.entries
+    assert entry.status == "FAILED"
+    assert entry.error == "States.HeartbeatTimeout"
+    assert detected_after < SLOW_HEARTBEAT_SECONDS + 5
+    assert job(slow, running[0]["jobId"])["container"]["exitCode"] == 137
+
+
+def test_submit_function_that_raises_fails_the_waiting_task_fast(callback_only: Deployed):
+    lambda_client = callback_only.client("lambda")
+    function = callback_only.stack.outputs["BatchSubmitFunctionName"]
+    configuration = lambda_client.get_function_configuration(FunctionName=function)
+    broken = {k: v for k, v in configuration["Environment"]["Variables"].items() if k != "JOB_QUEUE"}
+    lambda_client.update_function_configuration(FunctionName=function, Environment={"Variables": broken})
+    try:
+        result = callback_only.run({"input": {"entries": [{"name": "misconfigured"}]}}, timeout=60)
+    finally:
+        lambda_client.update_function_configuration(FunctionName=function, Environment=configuration["Environment"])
+
+    [entry] = result.entries
+    assert entry.status == "FAILED"
+    assert entry.error == "SubmitFailed"
+    assert entry.cause == "KeyError: 'JOB_QUEUE'"
+    assert entry.duration_seconds is not None and entry.duration_seconds < 30  # not the 600 s heartbeat
+
+
+def test_run_record_holds_histories_and_jobs_but_no_token(full: Deployed, tmp_path):
+    from local_emulator.run import OrchestratorRun
+
+    runner = OrchestratorRun(full.emulator.endpoint_url, full.stack)
+    execution = runner.start({"input": {"entries": [{"name": "recorded"}]}})
+    result = runner.result(runner.wait(execution, 1, 120, progress=False), 0)
+    runner.write_record(result, tmp_path, full.emulator.lambdas.journal)
+
+    tokens = {j["parameters"]["taskToken"] for j in runner.all_jobs() if j["parameters"]["taskToken"] != "none"}
+    assert tokens
+    files = list(tmp_path.rglob("*.*"))
+    assert any(f.parent.name == "executions" for f in files) and any(f.suffix == ".log" for f in files)
+    text = "\n".join(f.read_text() for f in files)
+    assert all(token not in text for token in tokens)
+    assert all(token[-8:] in text for token in tokens)
