@@ -110,7 +110,7 @@ def command_invoke(args: argparse.Namespace, emulator: Emulator, stack: Stack) -
     names = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in resources
-        if r["ResourceType"] == "AWS::Lambda::Function"
+        if r.get("ResourceType") == "AWS::Lambda::Function"
     }
     function = names.get(args.function, args.function)
     if function not in names.values():

@@ -268,3 +268,20 @@ def lambda_invoke_keeps_invocation_type() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
 
     state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
+
+
+@engine_fix(
+    defect="a callback that arrives while another execution is being started fails with AttributeError "
+    "(HTTP 500): the new execution is listed before its worker and the worker's environment exist",
+    upstream=f"present in moto {moto.__version__} (parser models._get_executions)",
+)
+def callbacks_skip_executions_still_starting() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    listed = StepFunctionsParserBackend._get_executions
+
+    def get_executions(self, execution_status=None):
+        executions = listed(self, execution_status)
+        return [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
+
+    StepFunctionsParserBackend._get_executions = get_executions

@@ -207,6 +207,32 @@ def lambda_invocation_type_reaches_lambda() -> bool:
     return bool(sent) and sent[0].get("InvocationType") == "Event"
 
 
+@probe("callbacks_skip_executions_still_starting")
+def callback_during_a_start_is_answered() -> bool:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="starting",
+        roleArn=ROLE,
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+    )["stateMachineArn"]
+    backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    machine = backend.describe_state_machine(arn)
+    starting = Execution.__new__(Execution)  # listed, as moto lists it before starting its worker
+    starting.exec_worker, starting.exec_status = None, ExecutionStatus.RUNNING
+    machine.executions.append(starting)
+    try:
+        sfn.send_task_success(taskToken="unknown", output="{}")
+    except sfn.exceptions.InvalidToken:
+        return True
+    except Exception:
+        return False
+    return False
+
+
 def run_all() -> dict[str, bool]:
     results = {}
     for name, scenario in PROBES.items():

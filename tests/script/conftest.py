@@ -18,7 +18,7 @@ from tests.support.waiting_tasks import WaitingTasks
 SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"]}
 # Whole-second margins around the script's heartbeat interval: this proves heartbeats flow,
 # it is not a timing measurement.
-HEARTBEAT_SECONDS = 4
+HEARTBEAT_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
