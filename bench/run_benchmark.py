@@ -40,6 +40,7 @@ PARAMETERS = {
     "ArrayJobSize": "0",
     "NestedWaitSeconds": "0",
     "MapMaxConcurrency": str(CONCURRENCY),
+    "MaxEntries": "1000",
     "MaxVcpus": str(CONCURRENCY / 4),  # 0.25 vCPU per job: room for CONCURRENCY jobs
 }
 

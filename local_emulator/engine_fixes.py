@@ -6,6 +6,7 @@ them once; tests/emulator/test_engine_fixes.py proves each fix needed (the probe
 moto) and working, and says when an upstream release has fixed a defect so the fix can go.
 """
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -285,3 +286,50 @@ def callbacks_skip_executions_still_starting() -> None:
         return [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
 
     StepFunctionsParserBackend._get_executions = get_executions
+
+
+@engine_fix(
+    defect="a JSONPath filter ($.items[?(@.status == 'FAILED')]) that matches nothing fails the state with "
+    "States.Runtime instead of giving an empty list (moto does so for slices and wildcards only)",
+    upstream=f"present in moto {moto.__version__} (asl/utils/json_path.py extract_json)",
+)
+def filter_paths_without_match_are_empty_lists() -> None:
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+
+    extract = json_path.extract_json
+
+    def extract_json(path, data):
+        try:
+            return extract(path, data)
+        except json_path.NoSuchJsonPathError:
+            if "[?(" in path:
+                return []
+            raise
+
+    json_path.extract_json = extract_json
+    for module in list(sys.modules.values()):
+        if getattr(module, "extract_json", None) is extract:
+            module.extract_json = extract_json
+
+
+@engine_fix(
+    defect="StartExecution accepts an input over Step Functions' 262,144-byte limit; the execution then fails "
+    "at its first state instead of being refused",
+    upstream=f"present in moto {moto.__version__} (parser models.start_execution)",
+)
+def start_execution_refuses_oversized_input() -> None:
+    from moto.stepfunctions.exceptions import ValidationException
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start = StepFunctionsParserBackend.start_execution
+    limit = 262144
+
+    def start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        if execution_input is not None and len(execution_input.encode()) > limit:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {limit}"
+            )
+        return start(self, state_machine_arn, name, execution_input, trace_header)
+
+    StepFunctionsParserBackend.start_execution = start_execution

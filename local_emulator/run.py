@@ -135,7 +135,6 @@ class OrchestratorRun:
         )
         output = json.loads(description.get("output") or "{}")
         for item in output.get("entries", []):
-            entry = item.get("entry")
             child = (
                 self.sfn.describe_execution(executionArn=item["childExecutionArn"])
                 if item.get("childExecutionArn")
@@ -147,7 +146,7 @@ class OrchestratorRun:
             result.entries.append(
                 EntryResult(
                     index=item["index"],
-                    name=str(entry.get("name", "")) if isinstance(entry, dict) else json.dumps(entry),
+                    name=str(item.get("name", "")),
                     status=item["status"],
                     child_execution_arn=item.get("childExecutionArn", ""),
                     job_id=item.get("jobId", ""),

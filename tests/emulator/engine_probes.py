@@ -29,10 +29,14 @@ def probe(fix_name: str) -> Callable[[Callable[[], bool]], Callable[[], bool]]:
     return register
 
 
-def run_machine(sfn: Any, definition: dict[str, Any], name: str | None = "run", deadline: float = 15) -> dict[str, Any]:
-    arn = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE)[
+def create_machine(sfn: Any, definition: dict[str, Any]) -> str:
+    return sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE)[
         "stateMachineArn"
     ]
+
+
+def run_machine(sfn: Any, definition: dict[str, Any], name: str | None = "run", deadline: float = 15) -> dict[str, Any]:
+    arn = create_machine(sfn, definition)
     started = sfn.start_execution(stateMachineArn=arn, **({"name": name} if name else {}), input="{}")
     end = time.monotonic() + deadline
     while (described := sfn.describe_execution(executionArn=started["executionArn"]))["status"] == "RUNNING":
@@ -64,11 +68,7 @@ def failure_cause_arrives() -> bool:
 @probe("service_integrations_use_api_member_names")
 def nested_sync2_execution_runs() -> bool:
     sfn = boto3.client("stepfunctions")
-    child = sfn.create_state_machine(
-        name="child",
-        roleArn=ROLE,
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}),
-    )["stateMachineArn"]
+    child = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})
     parent = {
         "StartAt": "Run",
         "States": {
@@ -88,11 +88,7 @@ def nested_sync2_execution_runs() -> bool:
 @probe("unnamed_executions_get_unique_names")
 def unnamed_executions_differ() -> bool:
     sfn = boto3.client("stepfunctions")
-    arn = sfn.create_state_machine(
-        name="unnamed",
-        roleArn=ROLE,
-        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}),
-    )["stateMachineArn"]
+    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}})
     first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
     second = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
     return first != second
@@ -120,7 +116,7 @@ def timeout_inside_map_keeps_its_name() -> bool:
             }
         },
     }
-    arn = sfn.create_state_machine(name="map", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    arn = create_machine(sfn, definition)
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1]}))["executionArn"]
     end = time.monotonic() + 15
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
@@ -214,11 +210,7 @@ def callback_during_a_start_is_answered() -> bool:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     sfn = boto3.client("stepfunctions")
-    arn = sfn.create_state_machine(
-        name="starting",
-        roleArn=ROLE,
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-    )["stateMachineArn"]
+    arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
     backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
     machine = backend.describe_state_machine(arn)
     starting = Execution.__new__(Execution)  # listed, as moto lists it before starting its worker
@@ -230,6 +222,39 @@ def callback_during_a_start_is_answered() -> bool:
         return True
     except Exception:
         return False
+    return False
+
+
+@probe("filter_paths_without_match_are_empty_lists")
+def empty_filter_gives_an_empty_list() -> bool:
+    definition = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"failed.$": "States.ArrayLength($.items[?(@.status == 'FAILED')])"},
+                "End": True,
+            }
+        },
+    }
+    sfn = boto3.client("stepfunctions")
+    arn = create_machine(sfn, definition)
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [{"status": "SUCCEEDED"}]}))
+    end = time.monotonic() + 10
+    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    return described["status"] == "SUCCEEDED" and json.loads(described["output"]) == {"failed": 0}
+
+
+@probe("start_execution_refuses_oversized_input")
+def oversized_input_is_refused() -> bool:
+    sfn = boto3.client("stepfunctions")
+    arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    try:
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"data": "x" * 262144}))
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] == "ValidationException"
     return False
 
 

@@ -7,6 +7,9 @@ import signal
 import time
 from typing import Any
 
+import pytest
+
+from local_emulator.run import OrchestratorRun
 from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed, payload
 
 
@@ -95,10 +98,18 @@ def test_native_array_job_runs_every_child_with_its_index(full: Deployed):
 
 
 def test_failing_script_fails_its_entry_with_the_scripts_error_and_the_others_succeed(callback_only: Deployed):
-    result = callback_only.run(payload("orchestrator-with-failure-payload.json"))
+    runner = OrchestratorRun(callback_only.emulator.endpoint_url, callback_only.stack)
+    execution = runner.start(payload("orchestrator-with-failure-payload.json"))
+    description = runner.wait(execution, 3, 120, progress=False)
+    result = runner.result(description, 0)
 
     assert result.status == "SUCCEEDED"
     assert [e.status for e in result.entries] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    output = json.loads(description["output"])
+    assert (output["total"], output["succeeded"], output["failed"]) == (3, 2, 1)
+    reported = output["entries"][1]
+    assert (reported["name"], reported["status"], reported["error"]) == ("invoke2", "FAILED", "Job.SimulatedFailure")
+    assert "expectedJobStatus" in reported["cause"]
     failed = result.entries[1]
     assert failed.error == "Job.SimulatedFailure"
     assert "expectedJobStatus" in failed.cause
@@ -120,8 +131,6 @@ def failed_child_history_job(deployed: Deployed, child_arn: str) -> str:
 def test_killed_job_is_detected_by_heartbeat_timeout_without_hanging(slow: Deployed):
     runner_payload = {"input": {"entries": [{"name": "doomed"}]}}
     batch = slow.client("batch")
-    from local_emulator.run import OrchestratorRun
-
     runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
     execution = runner.start(runner_payload)
     deadline = time.monotonic() + 60
@@ -165,8 +174,6 @@ def test_submit_function_that_raises_fails_the_waiting_task_fast(callback_only: 
 
 
 def test_run_record_holds_histories_and_jobs_but_no_token(full: Deployed, tmp_path):
-    from local_emulator.run import OrchestratorRun
-
     runner = OrchestratorRun(full.emulator.endpoint_url, full.stack)
     execution = runner.start({"input": {"entries": [{"name": "recorded"}]}})
     result = runner.result(runner.wait(execution, 1, 120, progress=False), 0)
@@ -179,3 +186,33 @@ def test_run_record_holds_histories_and_jobs_but_no_token(full: Deployed, tmp_pa
     text = "\n".join(f.read_text() for f in files)
     assert all(token not in text for token in tokens)
     assert all(token[-8:] in text for token in tokens)
+
+
+def child_count(deployed: Deployed) -> int:
+    sfn = deployed.client("stepfunctions")
+    arn = deployed.stack.outputs["SyncNestedStateMachineArn"]
+    return sum(len(page["executions"]) for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn))
+
+
+def test_a_bad_request_is_rejected_before_any_child_starts(callback_only: Deployed):
+    children_before = child_count(callback_only)
+    bad = {"input": {"entries": [{"name": "a"}, {"name": "a"}, "text", {"id": 3}]}}
+
+    result = callback_only.run(bad, timeout=60)
+
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest")
+    assert result.cause == (
+        "3 problem(s): input.entries[1].name: duplicate name 'a' (also input.entries[0]); "
+        "input.entries[2]: must be a JSON object, not str; input.entries[3].name: Field required"
+    )
+    assert child_count(callback_only) == children_before
+
+
+def test_an_input_over_256_kib_is_refused_by_start_execution(callback_only: Deployed):
+    sfn = callback_only.client("stepfunctions")
+    entries = [{"name": f"e{i}", "data": "x" * 5000} for i in range(60)]
+    with pytest.raises(sfn.exceptions.ClientError, match="ValidationException"):
+        sfn.start_execution(
+            stateMachineArn=callback_only.stack.outputs["OrchestratorStateMachineArn"],
+            input=json.dumps({"input": {"entries": entries}}),
+        )

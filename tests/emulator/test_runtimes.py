@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from local_emulator.server import Emulator
+from tests.support.batch_queue import fargate_queue
 from tests.support.moto_server import free_port
 
 ROLE_POLICY = json.dumps(
@@ -120,23 +121,7 @@ def test_failed_event_invocations_are_retried_as_configured(aws):
 @pytest.fixture(scope="module")
 def queue(aws) -> str:
     """A Fargate queue with room for exactly two 0.5-vCPU jobs."""
-    ec2, batch, iam = aws["ec2"], aws["batch"], aws["iam"]
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
-    group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc)["GroupId"]
-    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    environment = batch.create_compute_environment(
-        computeEnvironmentName="two-slots",
-        type="MANAGED",
-        serviceRole=role,
-        computeResources={"type": "FARGATE", "maxvCpus": 1, "subnets": [subnet], "securityGroupIds": [group]},
-    )["computeEnvironmentArn"]
-    return batch.create_job_queue(
-        jobQueueName="two-slots",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
-    )["jobQueueArn"]
+    return fargate_queue(aws["ec2"], aws["iam"], aws["batch"], "two-slots", max_vcpus=1)
 
 
 def definition(aws, name: str, command: list[str], **extra: Any) -> str:

@@ -116,10 +116,9 @@ def test_retries_are_bounded_and_never_blind(machine):
             )
 
 
-def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the machine's first state (it loads settings from the input) in moto's interpreter."""
+def run_state(machine: str, first: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one state of the machine (the one that loads settings from the input) in moto's interpreter."""
     full = definition(machine)
-    first = full["StartAt"]
     state = {k: v for k, v in full["States"][first].items() if k != "Next"}
     single = {"StartAt": first, "States": {first: {**state, "End": True}}}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -134,6 +133,9 @@ def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
             time.sleep(0.02)
         assert description["status"] == "SUCCEEDED", description
         return json.loads(description["output"])
+
+
+SETTINGS_STATE = "Load settings"
 
 
 @pytest.mark.parametrize(
@@ -157,5 +159,5 @@ def run_first_state(machine: str, payload: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_sample_payloads_fit_their_machines(machine, payload_file, expected):
-    output = run_first_state(machine, json.loads((TEST_INPUTS / payload_file).read_text()))
+    output = run_state(machine, SETTINGS_STATE, json.loads((TEST_INPUTS / payload_file).read_text()))
     assert expected.items() <= output.items()

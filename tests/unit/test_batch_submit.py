@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.batch_queue import fargate_queue
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.waiting_tasks import WaitingTask, WaitingTasks
@@ -15,23 +16,8 @@ HEARTBEAT_SECONDS = 90
 
 @pytest.fixture
 def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    batch, ec2, iam = boto3.client("batch"), boto3.client("ec2"), boto3.client("iam")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc)["GroupId"]
-    role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    environment = batch.create_compute_environment(
-        computeEnvironmentName="fargate",
-        type="MANAGED",
-        serviceRole=role,
-        computeResources={"type": "FARGATE", "maxvCpus": 4, "subnets": [subnet], "securityGroupIds": [group]},
-    )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName="queue",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
-    )["jobQueueArn"]
+    batch = boto3.client("batch")
+    queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
     definition = batch.register_job_definition(
         jobDefinitionName="job",
         type="container",
