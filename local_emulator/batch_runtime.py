@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,10 @@ POLL_SECONDS = 0.05
 
 
 class BatchRuntime:
-    def __init__(self, state_dir: Path, endpoint_url: str, region: str) -> None:
+    def __init__(
+        self, state_dir: Path, endpoint_url: str, region: str, on_change: Callable[[Any], None] | None = None
+    ) -> None:
+        self.on_change = on_change or (lambda job: None)  # called after every status change
         self.jobs_dir = state_dir / "jobs"
         self.endpoint_url, self.region = endpoint_url, region
         self.capacity: dict[str, threading.Semaphore] = {}
@@ -53,6 +57,7 @@ class BatchRuntime:
                 LOG.exception("job %s could not run", job.job_id)
                 job.job_stopped_reason = f"emulator error: {exc}"
                 job._mark_stopped(success=False)
+                runtime.on_change(job)
 
         def described(job: Job) -> dict[str, Any]:
             result = describe(job)
@@ -96,27 +101,34 @@ class BatchRuntime:
     def run(self, job: Any) -> None:
         job.status = "PENDING"
         if job.depends_on and not job._wait_for_dependencies():
+            self.on_change(job)
             return
-        job.status = "RUNNABLE"
+        self._change(job, "RUNNABLE")
         capacity = self._capacity(job)
         while not capacity.acquire(timeout=POLL_SECONDS):
             if job.stop or self.stopping:
                 job._mark_stopped(success=False)
+                self.on_change(job)
                 return
         try:
             self._run_attempts(job)
         finally:
             capacity.release()
+        self.on_change(job)
+
+    def _change(self, job: Any, status: str) -> None:
+        job.status = status
+        self.on_change(job)
 
     def _run_attempts(self, job: Any) -> None:
         retry = job.job_definition.retry_strategy or {}
         attempts = int(retry.get("attempts", 1))
         for attempt in range(1, attempts + 1):
-            job.status = "STARTING"
             job.job_started_at = datetime.now()
             job.log_stream_name = self._log_stream(job, attempt)
+            self._change(job, "STARTING")
             job._start_attempt()
-            job.status = "RUNNING"
+            self._change(job, "RUNNING")
             exit_code, reason = self._run_process(job, attempt)
             job.exit_code = exit_code
             job.latest_attempt["container"]["exitCode"] = exit_code

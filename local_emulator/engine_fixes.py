@@ -333,3 +333,50 @@ def start_execution_refuses_oversized_input() -> None:
         return start(self, state_machine_arn, name, execution_input, trace_header)
 
     StepFunctionsParserBackend.start_execution = start_execution
+
+
+@engine_fix(
+    defect="errors of the executing engine's API (InvalidDefinition, TaskTimedOut, ResourceNotFound, ...) reach "
+    "clients with an empty error code, and some cannot even be raised (their message is required)",
+    upstream=f"present in moto {moto.__version__} (stepfunctions/parser/api.py declares `code`, AWSError reads TYPE)",
+)
+def engine_api_errors_have_their_codes() -> None:
+    import moto.stepfunctions.parser.api as api
+    from moto.core.exceptions import AWSError
+
+    def with_defaults(cls: type) -> None:
+        default_message = cls.__dict__.get("message", cls.TYPE)
+
+        def init(self, message=None, exception_type=None, status=None):
+            AWSError.__init__(self, message or default_message, exception_type, status)
+
+        cls.__init__ = init
+
+    for value in vars(api).values():
+        if isinstance(value, type) and issubclass(value, AWSError) and isinstance(value.__dict__.get("code"), str):
+            value.TYPE = value.__dict__["code"]
+            value.STATUS = value.__dict__.get("status_code", 400)
+            with_defaults(value)
+
+
+@engine_fix(
+    defect="a second callback for a task that already completed is accepted (SendTaskFailure after a success "
+    "answers 200), where Step Functions answers TaskTimedOut: a duplicate cannot be told from a delivery",
+    upstream=f"present in moto {moto.__version__} (CallbackPoolManager.notify)",
+)
+def callbacks_of_completed_tasks_are_refused() -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackPoolManager,
+    )
+
+    notify = CallbackPoolManager.notify
+
+    def notify_once(self, callback_id, outcome):
+        endpoint = self._pool.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+        return notify(self, callback_id, outcome)
+
+    CallbackPoolManager.notify = notify_once

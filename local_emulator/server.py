@@ -13,7 +13,7 @@ from types import TracebackType
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from local_emulator import cfn_resources, engine_fixes
+from local_emulator import cfn_resources, engine_fixes, service_events
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
 
@@ -41,7 +41,7 @@ class Emulator:
         self._state = None if state_dir else tempfile.TemporaryDirectory(prefix="local-emulator-")
         self.state_dir = Path(state_dir or self._state.name)
         self.lambdas = LambdaRuntime(self.state_dir, self.endpoint_url, REGION)
-        self.batch = BatchRuntime(self.state_dir, self.endpoint_url, REGION)
+        self.batch = BatchRuntime(self.state_dir, self.endpoint_url, REGION, service_events.emit_batch_job_state_change)
         self.server: ThreadedMotoServer | None = None
 
     def start(self) -> "Emulator":
@@ -61,6 +61,7 @@ class Emulator:
         cfn_resources.install()
         self.lambdas.install()
         self.batch.install()
+        service_events.install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # deploy() names the resource types moto's CloudFormation does not create, once.
         logging.getLogger("moto").setLevel(logging.ERROR)

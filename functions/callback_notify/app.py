@@ -1,7 +1,10 @@
 """Completes a waitForTaskToken task: SendTaskSuccess with the given output, or SendTaskFailure.
 
-A callback for a task that is already closed (a late or duplicate callback) is logged and
-ignored: it changes nothing, so it is not an error.
+It also receives "Batch Job State Change" events of jobs that stopped: a job that carries a task
+token and stopped without its script reporting (killed, out of memory, never started its script,
+exited 0 without a callback) fails its task at once instead of leaving it to the heartbeat
+timeout. A callback for a task that is already closed (the script did report; a late or
+duplicate callback) is logged and ignored: it changes nothing, so it is not an error.
 """
 
 import json
@@ -13,8 +16,10 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from callback_request import CallbackRequest
+from callback_request import BatchJobStateChange, CallbackRequest
 
+# The job definition's default taskToken parameter: the job reports to no task.
+NO_TASK_TOKEN = "none"  # noqa: S105 (a placeholder, not a secret)
 # Errors meaning the task no longer waits: it completed, timed out, or the token is unknown.
 TASK_CLOSED_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
@@ -35,9 +40,29 @@ def send(request: CallbackRequest) -> None:
         sfn.send_task_failure(taskToken=request.task_token, error=request.error, cause=request.cause)
 
 
-@logger.inject_lambda_context(correlation_id_path="executionArn")
+def request_for_stopped_job(change: BatchJobStateChange) -> CallbackRequest | None:
+    job = change.detail
+    token = job.parameters.get("taskToken")
+    if not token or token == NO_TASK_TOKEN:
+        return None
+    where = f"job {job.job_id} ({job.job_name})"
+    if job.status == "SUCCEEDED":
+        cause = f"{where} exited 0 without reporting its result to the task"
+        return CallbackRequest(taskToken=token, status="FAILED", error="Batch.JobSucceededWithoutCallback", cause=cause)
+    reason = job.container.reason or job.status_reason or "no reason given"
+    cause = f"{where} FAILED after {len(job.attempts)} attempt(s): {reason}; exit code {job.container.exit_code}"
+    return CallbackRequest(taskToken=token, status="FAILED", error="Batch.JobFailed", cause=cause)
+
+
+@logger.inject_lambda_context(correlation_id_path="executionArn || detail.jobId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == "aws.batch":
+        request = request_for_stopped_job(parse(event=event, model=BatchJobStateChange))
+        if request is None:
+            logger.info("stopped job carries no task token", extra={"job": event["detail"].get("jobId")})
+            return {"delivered": False, "reason": "NoTaskToken"}
+        return deliver(request)
     try:
         request = parse(event=event, model=CallbackRequest)
     except ValidationError as exc:
@@ -48,7 +73,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request = CallbackRequest(
             taskToken=token, status="FAILED", error="InvalidInput", cause=f"callback request rejected: {details}"
         )
+    return deliver(request)
 
+
+def deliver(request: CallbackRequest) -> dict[str, Any]:
     try:
         send(request)
     except ClientError as exc:

@@ -258,6 +258,30 @@ def oversized_input_is_refused() -> bool:
     return False
 
 
+@probe("callbacks_of_completed_tasks_are_refused")
+def second_callback_is_refused() -> bool:
+    sfn, sqs = boto3.client("stepfunctions"), boto3.client("sqs")
+    tasks = WaitingTasks(sfn, sqs)
+    task = tasks.start()
+    sfn.send_task_success(taskToken=task.token, output="{}")
+    tasks.outcome(task)
+    try:
+        sfn.send_task_failure(taskToken=task.token, error="Late", cause="a duplicate")
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+    return False
+
+
+@probe("engine_api_errors_have_their_codes")
+def invalid_definition_is_named() -> bool:
+    sfn = boto3.client("stepfunctions")
+    try:
+        create_machine(sfn, {"StartAt": "Missing", "States": {}})
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] == "InvalidDefinition"
+    return False
+
+
 def run_all() -> dict[str, bool]:
     results = {}
     for name, scenario in PROBES.items():

@@ -128,31 +128,50 @@ def failed_child_history_job(deployed: Deployed, child_arn: str) -> str:
     return json.dumps(jobs["jobSummaryList"][0]["jobId"])
 
 
-def test_killed_job_is_detected_by_heartbeat_timeout_without_hanging(slow: Deployed):
-    runner_payload = {"input": {"entries": [{"name": "doomed"}]}}
-    batch = slow.client("batch")
-    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
-    execution = runner.start(runner_payload)
+def start_and_catch_the_running_job(deployed: Deployed, name: str) -> tuple[OrchestratorRun, str, str, Any]:
+    """Start one entry; return once its callback job runs (and has sent its first heartbeat)."""
+    runner = OrchestratorRun(deployed.emulator.endpoint_url, deployed.stack)
+    execution = runner.start({"input": {"entries": [{"name": name}]}})
+    batch, queue = deployed.client("batch"), deployed.stack.outputs["JobQueueArn"]
     deadline = time.monotonic() + 60
     running: list[dict[str, Any]] = []
     while not running:
         assert time.monotonic() < deadline, "the job never started"
-        running = batch.list_jobs(jobQueue=slow.stack.outputs["JobQueueArn"], jobStatus="RUNNING")["jobSummaryList"]
+        running = batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"]
         time.sleep(0.2)
     time.sleep(1)  # let the script send its first heartbeat
-    process = slow.emulator.batch.running[running[0]["jobId"]]
-    os.killpg(process.pid, signal.SIGKILL)  # the container dies: no callback, no more heartbeats
+    job_id = running[0]["jobId"]
+    return runner, execution, job_id, deployed.emulator.batch.running[job_id]
+
+
+def test_a_killed_job_is_detected_by_its_batch_event_in_seconds(slow: Deployed):
+    runner, execution, job_id, process = start_and_catch_the_running_job(slow, "killed")
+    os.killpg(process.pid, signal.SIGKILL)  # the container dies: no callback
     killed_at = time.monotonic()
 
     description = runner.wait(execution, 1, timeout_seconds=120, progress=False)
     detected_after = time.monotonic() - killed_at
-    result = runner.result(description, 0)
 
-    [entry] = result.entries
-    assert entry.status == "FAILED"
-    assert entry.error == "States.HeartbeatTimeout"
+    [entry] = runner.result(description, 0).entries
+    assert (entry.status, entry.error) == ("FAILED", "Batch.JobFailed")
+    assert f"job {job_id}" in entry.cause and "exit code 137" in entry.cause
+    assert detected_after < 5, "found by the job's state-change event, not by the heartbeat timeout"
+    assert job(slow, job_id)["container"]["exitCode"] == 137
+
+
+def test_a_stuck_job_is_detected_by_the_heartbeat_timeout_without_hanging(slow: Deployed):
+    runner, execution, _, process = start_and_catch_the_running_job(slow, "stuck")
+    os.killpg(process.pid, signal.SIGSTOP)  # alive but silent: no heartbeat, no exit, no event
+    stuck_at = time.monotonic()
+    try:
+        description = runner.wait(execution, 1, timeout_seconds=120, progress=False)
+        detected_after = time.monotonic() - stuck_at
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+
+    [entry] = runner.result(description, 0).entries
+    assert (entry.status, entry.error) == ("FAILED", "States.HeartbeatTimeout")
     assert detected_after < SLOW_HEARTBEAT_SECONDS + 5
-    assert job(slow, running[0]["jobId"])["container"]["exitCode"] == 137
 
 
 def test_submit_function_that_raises_fails_the_waiting_task_fast(callback_only: Deployed):

@@ -88,3 +88,52 @@ def test_logs_name_the_token_only_by_its_suffix(notify, waiting_tasks, lambda_co
     assert "callback sent" in logs and "callback ignored" in logs
     assert task.token[-8:] in logs
     assert task.token not in logs
+
+
+def job_event(task: WaitingTask | None, status: str, **detail: Any) -> dict[str, Any]:
+    """The sample "Batch Job State Change" event, for TASK's token (or none)."""
+    event = json.loads((TEST_INPUTS / "batch-job-state-change-event.json").read_text())
+    event["detail"].update(status=status, **detail)
+    event["detail"]["parameters"]["taskToken"] = task.token if task else "none"
+    return event
+
+
+def test_a_job_that_failed_without_reporting_fails_its_task_at_once(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+
+    result = notify.lambda_handler(job_event(task, "FAILED"), lambda_context)
+
+    outcome = waiting_tasks.outcome(task)
+    assert (outcome["status"], outcome["error"]) == ("FAILED", "Batch.JobFailed")
+    assert outcome["cause"] == (
+        "job 4c7599ae-0a82-49aa-ba5a-4727fcce14a8 (0-example-job) FAILED after 1 attempt(s): "
+        "OutOfMemoryError: Container killed due to memory usage; exit code 137"
+    )
+    assert result == {"delivered": True, "status": "FAILED"}
+
+
+def test_a_job_that_succeeded_without_reporting_fails_its_task(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+
+    notify.lambda_handler(job_event(task, "SUCCEEDED", container={"exitCode": 0}), lambda_context)
+
+    outcome = waiting_tasks.outcome(task)
+    assert (outcome["status"], outcome["error"]) == ("FAILED", "Batch.JobSucceededWithoutCallback")
+
+
+def test_the_event_of_a_job_that_reported_changes_nothing(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    notify.lambda_handler(sample_event(task, output={"from": "the script"}), lambda_context)
+    waiting_tasks.outcome(task)
+
+    result = notify.lambda_handler(job_event(task, "SUCCEEDED", container={"exitCode": 0}), lambda_context)
+
+    assert result["delivered"] is False
+    assert json.loads(waiting_tasks.outcome(task)["output"]) == {"from": "the script"}
+
+
+def test_a_job_without_a_task_token_is_ignored(notify, lambda_context):
+    assert notify.lambda_handler(job_event(None, "FAILED"), lambda_context) == {
+        "delivered": False,
+        "reason": "NoTaskToken",
+    }
