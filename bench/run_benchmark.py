@@ -62,6 +62,8 @@ def orchestrate(emulator: Emulator, stack: Any, entries: int) -> dict[str, Any]:
     description = runner.wait(execution, entries, timeout_seconds=7200, progress=False)
     wall = time.monotonic() - started
     result = runner.result(description, wall)
+    if result.status != "SUCCEEDED":
+        raise RuntimeError(f"the parent execution {result.status}: {result.error}: {result.cause[:500]}")
     failed = [e for e in result.entries if e.status != "SUCCEEDED"]
     sfn = runner.sfn
     parent_events, parent_transitions = history_counts(sfn, execution)

@@ -129,6 +129,9 @@ class LambdaRuntime:
         self.lock = threading.Lock()
         self.async_invocations = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda-event")
         self.journal = InvocationJournal()
+        # Fault injection: Lambda may deliver an asynchronous event more than once (function
+        # name -> deliveries per event); tests use it to prove idempotency.
+        self.deliveries_per_event: dict[str, int] = {}
 
     # -- moto integration ------------------------------------------------------------------
     def install(self) -> None:
@@ -142,7 +145,8 @@ class LambdaRuntime:
             if invocation_type == "DryRun":
                 return b""
             if invocation_type == "Event":
-                runtime.async_invocations.submit(runtime.invoke_with_retries, function, event)
+                for _ in range(runtime.deliveries_per_event.get(function.function_name, 1)):
+                    runtime.async_invocations.submit(runtime.invoke_with_retries, function, event)
                 return b""
             payload, errored, logs = runtime.invoke(function, event, "RequestResponse")
             if errored:

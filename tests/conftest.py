@@ -1,4 +1,8 @@
+from typing import Any
+
 import pytest
+
+from tests.support.faults import FAULTS
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +21,23 @@ def aws_test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker hands its rows to the controller
+        workeroutput["faults"] = FAULTS
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    FAULTS.extend(tuple(row) for row in node.workeroutput.get("faults", []))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULTS:
+        return
+    terminalreporter.section("fault injection: scenario -> outcome -> time to detection")
+    width = max(len(scenario) for scenario, _, _ in FAULTS)
+    for scenario, outcome, seconds in sorted(FAULTS):
+        terminalreporter.write_line(f"{scenario.ljust(width)}  {outcome}  ({seconds:.1f} s)")

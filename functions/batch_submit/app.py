@@ -12,6 +12,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -29,6 +35,17 @@ logger = Logger()
 tracer = Tracer()
 batch = boto3.client("batch", config=CLIENT_CONFIG)
 sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
+# Asynchronous invocations can be delivered twice: the task token identifies the submission,
+# so a second delivery returns the first one's result instead of submitting a second job.
+# Powertools stores only a hash of the token.
+persistence = DynamoDBPersistenceLayer(
+    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb", config=CLIENT_CONFIG)
+)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="taskToken",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
+)
 
 
 def redact(token: str) -> str:
@@ -58,13 +75,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(token, str) or not token:
         # Without a token no task can be told; raising records the error on the invocation.
         raise ValueError("event has no taskToken: no waiting task can be reported to")
+    idempotency.register_lambda_context(context)
     try:
-        return submit(token, event)
+        return submit_once(event=event)
+    except IdempotencyAlreadyInProgressError:
+        logger.info(
+            "duplicate delivery while the first is in progress: nothing to do", extra={"task_token": redact(token)}
+        )
+        return {"submitted": False, "duplicate": True}
     except Exception as exc:
         # An unexpected failure (a bug, a missing setting) must not leave the task waiting for
         # a callback that cannot come; re-raised, the invocation still counts as failed.
         fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
         raise
+
+
+@idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)
+def submit_once(event: dict[str, Any]) -> dict[str, Any]:
+    return submit(event["taskToken"], event)
 
 
 def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -155,7 +155,8 @@ def test_a_killed_job_is_detected_by_its_batch_event_in_seconds(slow: Deployed):
     [entry] = runner.result(description, 0).entries
     assert (entry.status, entry.error) == ("FAILED", "Batch.JobFailed")
     assert f"job {job_id}" in entry.cause and "exit code 137" in entry.cause
-    assert detected_after < 5, "found by the job's state-change event, not by the heartbeat timeout"
+    # The error names the event path; the bound leaves room for a loaded machine.
+    assert detected_after < SLOW_HEARTBEAT_SECONDS / 2, "found by the job's state-change event, not the heartbeat"
     assert job(slow, job_id)["container"]["exitCode"] == 137
 
 

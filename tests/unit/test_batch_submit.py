@@ -31,6 +31,13 @@ def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("JOB_QUEUE", queue)
     monkeypatch.setenv("JOB_DEFINITION", definition)
     monkeypatch.setenv("JOB_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
+    boto3.client("dynamodb").create_table(
+        TableName="idempotency",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
     return {"queue": queue, "definition": definition}
 
 
@@ -188,3 +195,23 @@ def test_logs_name_the_token_only_by_its_suffix(submit, batch_queue, waiting_tas
     assert {r.get("correlation_id") for r in records} == {
         "arn:aws:states:us-east-1:123456789012:execution:SyncNested:3-abc"
     }
+
+
+def test_a_second_delivery_of_the_same_event_submits_no_second_job(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    event = event_for(task)
+
+    first = submit.lambda_handler(event, lambda_context)
+    second = submit.lambda_handler(event, lambda_context)
+
+    assert second == first
+    assert len(submitted_jobs(batch_queue["queue"])) == 1
+
+
+def test_the_idempotency_record_holds_no_token(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    submit.lambda_handler(event_for(task), lambda_context)
+
+    items = boto3.client("dynamodb").scan(TableName="idempotency")["Items"]
+    assert len(items) == 1
+    assert task.token not in json.dumps(items)

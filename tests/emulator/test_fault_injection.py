@@ -1,0 +1,153 @@
+"""Faults injected into the running application; each test asserts the outcome on the parent's
+result and the job records, and how long detection took. The table of scenario -> outcome ->
+time to detection is printed at the end of the run (see conftest.py)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_emulator.run import OrchestratorRun
+from tests.emulator.conftest import Deployed
+from tests.support.faults import record_fault
+
+ENTRY = {"input": {"entries": [{"name": "one"}]}}
+
+
+def jobs_of(deployed: Deployed, status: str | None = None) -> list[dict[str, Any]]:
+    batch = deployed.client("batch")
+    queue = deployed.stack.outputs["JobQueueArn"]
+    statuses = (
+        [status] if status else ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
+    )
+    return [j for s in statuses for j in batch.list_jobs(jobQueue=queue, jobStatus=s)["jobSummaryList"]]
+
+
+def run_entry(deployed: Deployed, payload: dict[str, Any] = ENTRY, timeout: float = 120) -> tuple[Any, float]:
+    started = time.monotonic()
+    result = deployed.run(payload, timeout=timeout)
+    return result, time.monotonic() - started
+
+
+def test_script_exits_non_zero(callback_only: Deployed):
+    result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "bad", "expectedJobStatus": "FAILED"}]}})
+    [entry] = result.entries
+    assert (entry.status, entry.error) == ("FAILED", "Job.SimulatedFailure")
+    record_fault("script exits non-zero", f"entry FAILED {entry.error}", seconds)
+
+
+def test_submit_event_delivered_twice_submits_one_job(callback_only: Deployed):
+    function = callback_only.stack.outputs["BatchSubmitFunctionName"]
+    jobs_before = {j["jobId"] for j in jobs_of(callback_only)}
+    callback_only.emulator.lambdas.deliveries_per_event[function] = 2
+    try:
+        result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "twice"}]}})
+    finally:
+        callback_only.emulator.lambdas.deliveries_per_event.pop(function)
+    new_jobs = [j for j in jobs_of(callback_only) if j["jobId"] not in jobs_before]
+    deliveries = [i for i in callback_only.emulator.lambdas.journal.invocations if i.function_name == function]
+    assert result.entries[0].status == "SUCCEEDED"
+    assert len(new_jobs) == 1, "idempotent submission: one job for two deliveries"
+    assert len(deliveries) >= 2
+    record_fault("submit event delivered twice", "1 job, entry SUCCEEDED", seconds)
+
+
+def test_submit_job_throttled_twice_then_accepted(callback_only: Deployed, monkeypatch: pytest.MonkeyPatch):
+    from moto.batch.models import BatchBackend
+    from moto.core.exceptions import JsonRESTError
+
+    calls: list[int] = []
+    real = BatchBackend.submit_job
+
+    def throttled(self: BatchBackend, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= 2:
+            error = JsonRESTError("TooManyRequestsException", "Too Many Requests")
+            error.code = 429
+            raise error
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchBackend, "submit_job", throttled)
+    jobs_before = {j["jobId"] for j in jobs_of(callback_only)}
+    result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "throttled"}]}})
+
+    assert result.entries[0].status == "SUCCEEDED"
+    assert len(calls) == 3
+    assert len([j for j in jobs_of(callback_only) if j["jobId"] not in jobs_before]) == 1
+    record_fault("SubmitJob throttled twice", "retried with backoff, 1 job, entry SUCCEEDED", seconds)
+
+
+def aws_cli(deployed: Deployed, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": deployed.emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "aws"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_script_calls_back_twice(callback_only: Deployed):
+    result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "echo"}]}})
+    [entry] = result.entries
+    token = callback_only.client("batch").describe_jobs(jobs=[entry.job_id])["jobs"][0]["parameters"]["taskToken"]
+
+    again = aws_cli(callback_only, "stepfunctions", "send-task-success", "--task-token", token, "--task-output", "{}")
+
+    assert again.returncode != 0
+    assert any(code in again.stderr for code in ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken"))
+    child = callback_only.client("stepfunctions").describe_execution(executionArn=entry.child_execution_arn)
+    assert child["status"] == "SUCCEEDED" and json.loads(child["output"])["job"]["entry"] == {"name": "echo"}
+    record_fault("script calls back twice", "second callback refused, entry SUCCEEDED", seconds)
+
+
+def test_callback_with_an_invalid_token(callback_only: Deployed):
+    started = time.monotonic()
+    refused = aws_cli(
+        callback_only, "stepfunctions", "send-task-success", "--task-token", "forged", "--task-output", "{}"
+    )
+    assert refused.returncode != 0 and "InvalidToken" in refused.stderr
+    record_fault("callback with an invalid token", "InvalidToken, nothing changes", time.monotonic() - started)
+
+
+def test_job_process_killed_before_calling_back(slow: Deployed):
+    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
+    execution = runner.start({"input": {"entries": [{"name": "victim"}]}})
+    deadline = time.monotonic() + 60
+    while not (running := jobs_of(slow, "RUNNING")):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(slow.emulator.batch.running[running[0]["jobId"]].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+    assert (entry.status, entry.error) == ("FAILED", "Batch.JobFailed")
+    record_fault("job killed before calling back", f"entry FAILED {entry.error}", time.monotonic() - killed)
+
+
+@pytest.mark.parametrize(
+    ("case", "request_", "named"),
+    [
+        ("no entries list", {"input": {}}, "input.entries: Field required"),
+        ("entries not a list", {"input": {"entries": {"name": "x"}}}, "Input should be a valid list"),
+        ("empty entries", {"input": {"entries": []}}, "at least 1 item"),
+        ("entry not an object", {"input": {"entries": [1]}}, "must be a JSON object, not int"),
+        ("entry without name", {"input": {"entries": [{"id": 1}]}}, "input.entries[0].name: Field required"),
+        ("duplicate names", {"input": {"entries": [{"name": "a"}, {"name": "a"}]}}, "duplicate name 'a'"),
+    ],
+)
+def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, case, request_, named):
+    jobs_before = len(jobs_of(callback_only))
+    result, seconds = run_entry(callback_only, request_, timeout=60)
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause
+    assert len(jobs_of(callback_only)) == jobs_before
+    record_fault(f"malformed request: {case}", "parent FAILED InvalidRequest, no work", seconds)
