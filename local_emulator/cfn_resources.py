@@ -12,7 +12,14 @@ IAM_BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
 CUSTOM_RESOURCE_TIMEOUT_SECONDS = 300
 
 
+_installed = False
+
+
 def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
     from moto.cloudformation import parsing
 
     state_machines_in_the_executing_backend()

@@ -1,9 +1,11 @@
 """EventBridge in the emulator: AWS service events, and their delivery to Lambda functions.
 
 moto's EventBridge matches rules but delivers only to logs, SQS, archives and event buses, and
-moto's Batch emits no events. Here a Batch job's state changes are put on the default event bus
-as AWS emits them (source aws.batch, detail-type "Batch Job State Change", detail the job's
-description), and rules deliver to Lambda targets asynchronously, as EventBridge invokes them.
+neither moto's Batch nor its Step Functions engine emits events. Here they are put on the
+default event bus as AWS emits them: a Batch job's state changes (source aws.batch,
+"Batch Job State Change", detail the job's description) and the end of an execution (source
+aws.states, "Step Functions Execution Status Change"); rules deliver to Lambda targets
+asynchronously, as EventBridge invokes them.
 """
 
 import copy
@@ -15,7 +17,14 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 
+_installed = False
+
+
 def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
 
@@ -33,6 +42,19 @@ def install() -> None:
             send(other_rule, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets
+
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated_and_announced(communication: BaseExecutionWorkerCommunication) -> None:
+        terminated(communication)
+        try:
+            emit_execution_status_change(communication.execution)
+        except Exception:  # announcing must never break the execution's own ending
+            LOG.exception("execution status change of %s not emitted", communication.execution.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated_and_announced
 
 
 def invoke_function(arn: str, event: dict[str, Any]) -> None:
@@ -62,6 +84,34 @@ def emit_batch_job_state_change(job: Any) -> None:
                 "DetailType": "Batch Job State Change",
                 "Detail": json.dumps(detail, default=str),
                 "Resources": [job.arn],
+            }
+        ]
+    )
+
+
+def emit_execution_status_change(execution: Any) -> None:
+    from moto.events.models import events_backends
+
+    def millis(moment: Any) -> int | None:
+        return int(moment.timestamp() * 1000) if moment else None
+
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": execution.status,
+        "startDate": millis(execution.start_date),
+        "stopDate": millis(execution.stop_date),
+        "error": execution.error,
+        "cause": execution.cause,
+    }
+    events_backends[execution.account_id][execution.region_name].put_events(
+        [
+            {
+                "Source": "aws.states",
+                "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail, default=str),
+                "Resources": [execution.exec_arn],
             }
         ]
     )

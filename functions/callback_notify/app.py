@@ -3,11 +3,15 @@
 It also receives "Batch Job State Change" events of jobs that stopped: a job that carries a task
 token and stopped without its script reporting (killed, out of memory, never started its script,
 exited 0 without a callback) fails its task at once instead of leaving it to the heartbeat
-timeout. A callback for a task that is already closed (the script did report; a late or
+timeout. And "Step Functions Execution Status Change" events of children that failed, timed out
+or were stopped: their Batch jobs still queued or running are terminated, so that no job
+outlives its task. A callback for a task that is already closed (the script did report; a late or
 duplicate callback) is logged and ignored: it changes nothing, so it is not an error.
 """
 
 import json
+import os
+import re
 from typing import Any
 
 import boto3
@@ -16,7 +20,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from callback_request import BatchJobStateChange, CallbackRequest
+from callback_request import BatchJobStateChange, CallbackRequest, ExecutionStatusChange
 
 # The job definition's default taskToken parameter: the job reports to no task.
 NO_TASK_TOKEN = "none"  # noqa: S105 (a placeholder, not a secret)
@@ -25,7 +29,10 @@ TASK_CLOSED_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
 logger = Logger()
 tracer = Tracer()
-sfn = boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "total_max_attempts": 5}))
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
+sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
+batch = boto3.client("batch", config=CLIENT_CONFIG)
+UNFINISHED = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
 
 
 def redact(token: str) -> str:
@@ -54,9 +61,27 @@ def request_for_stopped_job(change: BatchJobStateChange) -> CallbackRequest | No
     return CallbackRequest(taskToken=token, status="FAILED", error="Batch.JobFailed", cause=cause)
 
 
-@logger.inject_lambda_context(correlation_id_path="executionArn || detail.jobId")
+def terminate_jobs_of(change: ExecutionStatusChange) -> dict[str, Any]:
+    """Jobs of a child are named after it (the submit function's `<name>-job`, the array job's
+    `<name>-array`): terminate those that have not finished."""
+    child = change.detail
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", child.name)
+    listed = batch.list_jobs(jobQueue=os.environ["JOB_QUEUE"], filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}])
+    reason = f"child execution {child.name} {child.status}: its jobs must not outlive it"
+    terminated = []
+    for job in listed["jobSummaryList"]:
+        if job["status"] in UNFINISHED:
+            batch.terminate_job(jobId=job["jobId"], reason=reason[:255])
+            terminated.append(job["jobId"])
+    logger.info("jobs of an ended child terminated", extra={"child": child.execution_arn, "jobs": terminated})
+    return {"terminated": terminated}
+
+
+@logger.inject_lambda_context(correlation_id_path="executionArn || detail.executionArn || detail.jobId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == "aws.states":
+        return terminate_jobs_of(parse(event=event, model=ExecutionStatusChange))
     if isinstance(event, dict) and event.get("source") == "aws.batch":
         request = request_for_stopped_job(parse(event=event, model=BatchJobStateChange))
         if request is None:

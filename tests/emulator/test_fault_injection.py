@@ -151,3 +151,39 @@ def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, 
     assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause
     assert len(jobs_of(callback_only)) == jobs_before
     record_fault(f"malformed request: {case}", "parent FAILED InvalidRequest, no work", seconds)
+
+
+def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
+    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
+    execution = runner.start({"input": {"entries": [{"name": "stopped"}]}})
+    deadline = time.monotonic() + 60
+    while not (running := jobs_of(slow, "RUNNING")):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job_id = running[0]["jobId"]
+    while (process := slow.emulator.batch.running.get(job_id)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sfn = slow.client("stepfunctions")
+    [child] = [
+        e
+        for e in sfn.list_executions(stateMachineArn=slow.stack.outputs["SyncNestedStateMachineArn"])["executions"]
+        if e["status"] == "RUNNING"
+    ]
+    stopped = time.monotonic()
+    sfn.stop_execution(executionArn=child["executionArn"], error="Operator.Stopped", cause="stopped by hand")
+
+    [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+    deadline = time.monotonic() + 60
+    while (job := slow.client("batch").describe_jobs(jobs=[job_id])["jobs"][0])["status"] not in (
+        "SUCCEEDED",
+        "FAILED",
+    ):
+        assert time.monotonic() < deadline, "the child's job outlived it"
+        time.sleep(0.2)
+    detected = time.monotonic() - stopped
+
+    assert entry.status == "FAILED"
+    assert job["status"] == "FAILED" and f"child execution {child['name']}" in job["statusReason"]
+    assert process.poll() is not None, "no orphaned job process"
+    record_fault("child stopped by hand", "entry FAILED, its job terminated", detected)

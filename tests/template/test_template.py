@@ -17,6 +17,7 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = {
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
     "batch:DescribeJobs",
+    "batch:ListJobs",
     "ecr:GetAuthorizationToken",
     "logs:CreateLogDelivery",  # vended log delivery for Step Functions logging
     "logs:GetLogDelivery",
