@@ -133,7 +133,7 @@ class OrchestratorRun:
             cause=description.get("cause", ""),
             wall_seconds=wall_seconds,
         )
-        output = json.loads(description.get("output") or "{}")
+        output = self.account(description)
         for item in output.get("entries", []):
             child = (
                 self.sfn.describe_execution(executionArn=item["childExecutionArn"])
@@ -156,6 +156,19 @@ class OrchestratorRun:
                 )
             )
         return result
+
+    def account(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The parent's account of its entries: its output, or, when it failed past the
+        tolerated failures, the output of its Report state."""
+        if description.get("output"):
+            return json.loads(description["output"])
+        arn = description["executionArn"]
+        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True):
+            for event in page["events"]:
+                details = event.get("stateExitedEventDetails", {})
+                if details.get("name") == "Report":
+                    return json.loads(details["output"])
+        return {}
 
     # -- the run's record ------------------------------------------------------------------
     def write_record(self, result: RunResult, folder: Path, lambda_journal: Any) -> None:

@@ -60,8 +60,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     problems = problems_of(event, int(os.environ["MAX_ENTRIES"]))
     if not problems:
         total = len(event["input"]["entries"])
-        logger.info("request accepted", extra={"entries": total})
-        return {"valid": True, "total": total}
+        tolerated = total * int(os.environ["TOLERATED_FAILURE_PERCENTAGE"]) // 100
+        logger.info("request accepted", extra={"entries": total, "tolerated_failures": tolerated})
+        return {"valid": True, "total": total, "toleratedFailures": tolerated}
     listed = "; ".join(problems[:MAX_PROBLEMS_LISTED])
     more = len(problems) - MAX_PROBLEMS_LISTED
     cause = f"{len(problems)} problem(s): {listed}" + (f"; and {more} more" if more > 0 else "")

@@ -71,6 +71,11 @@ def callback_only(emulator: Emulator) -> Deployed:
 
 
 @pytest.fixture(scope="module")
+def tolerant(emulator: Emulator) -> Deployed:
+    return deployed(emulator, "tolerant", {**CALLBACK_ONLY, "ToleratedFailurePercentage": "50"})
+
+
+@pytest.fixture(scope="module")
 def slow(emulator: Emulator) -> Deployed:
     return deployed(emulator, "slow", SLOW)
 

@@ -103,29 +103,36 @@ def test_failing_script_fails_its_entry_with_the_scripts_error_and_the_others_su
     description = runner.wait(execution, 3, 120, progress=False)
     result = runner.result(description, 0)
 
-    assert result.status == "SUCCEEDED"
+    # No failure is tolerated by default: the parent fails, and says why.
+    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
+    assert result.cause.startswith("1 of 3 entries failed, more than the 0 tolerated")
     assert [e.status for e in result.entries] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
-    output = json.loads(description["output"])
-    assert (output["total"], output["succeeded"], output["failed"]) == (3, 2, 1)
-    reported = output["entries"][1]
+    account = runner.account(description)
+    assert (account["total"], account["succeeded"], account["failed"]) == (3, 2, 1)
+    reported = account["entries"][1]
     assert (reported["name"], reported["status"], reported["error"]) == ("invoke2", "FAILED", "Job.SimulatedFailure")
     assert "expectedJobStatus" in reported["cause"]
-    failed = result.entries[1]
-    assert failed.error == "Job.SimulatedFailure"
-    assert "expectedJobStatus" in failed.cause
-    described = job(callback_only, json.loads(failed_child_history_job(callback_only, failed.child_execution_arn)))
-    assert described["status"] == "FAILED" and described["container"]["exitCode"] == 1
+    described = job_of_child(callback_only, reported["childExecutionArn"])
+    # 1: the script's own exit; 143: the ended child's jobs are terminated, which can overtake
+    # a script that has reported and is exiting.
+    assert described["status"] == "FAILED" and described["container"]["exitCode"] in (1, 143)
 
 
-def failed_child_history_job(deployed: Deployed, child_arn: str) -> str:
-    """The job id the submit function returned to the child, from the child's history."""
-    for event in deployed.history(child_arn):
-        if event["type"] == "TaskSubmitted" and "lambda" in event["taskSubmittedEventDetails"]["resourceType"]:
-            submitted = json.loads(event["taskSubmittedEventDetails"]["output"])
-            if "Payload" in submitted and isinstance(submitted["Payload"], dict) and "jobId" in submitted["Payload"]:
-                return json.dumps(submitted["Payload"]["jobId"])
-    jobs = deployed.client("batch").list_jobs(jobQueue=deployed.stack.outputs["JobQueueArn"], jobStatus="FAILED")
-    return json.dumps(jobs["jobSummaryList"][0]["jobId"])
+def test_failures_within_the_tolerated_percentage_let_the_run_succeed(tolerant: Deployed):
+    result = tolerant.run(payload("orchestrator-with-failure-payload.json"))
+
+    assert result.status == "SUCCEEDED"
+    assert [e.status for e in result.entries] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+
+
+def job_of_child(deployed: Deployed, child_arn: str) -> dict[str, Any]:
+    """The job the submit function submitted for a child: it is named after the child."""
+    name = f"{child_arn.rsplit(':', 1)[-1]}-job"
+    listed = deployed.client("batch").list_jobs(
+        jobQueue=deployed.stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [name]}]
+    )["jobSummaryList"]
+    [summary] = listed
+    return job(deployed, summary["jobId"])
 
 
 def start_and_catch_the_running_job(deployed: Deployed, name: str) -> tuple[OrchestratorRun, str, str, Any]:

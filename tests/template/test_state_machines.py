@@ -159,5 +159,8 @@ SETTINGS_STATE = "Load settings"
     ],
 )
 def test_sample_payloads_fit_their_machines(machine, payload_file, expected):
-    output = run_state(machine, SETTINGS_STATE, json.loads((TEST_INPUTS / payload_file).read_text()))
+    sample = json.loads((TEST_INPUTS / payload_file).read_text())
+    if machine == "OrchestratorStateMachine":  # its settings follow the validation's verdict
+        sample["validation"] = {"valid": True, "verdict": {"valid": True, "toleratedFailures": 0}}
+    output = run_state(machine, SETTINGS_STATE, sample)
     assert expected.items() <= output.items()

@@ -12,6 +12,7 @@ from tests.support.paths import FUNCTIONS, TEST_INPUTS
 @pytest.fixture
 def validate(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("MAX_ENTRIES", "3")
+    monkeypatch.setenv("TOLERATED_FAILURE_PERCENTAGE", "50")
     return load_handler(FUNCTIONS / "validate_request")
 
 
@@ -24,7 +25,12 @@ def verdict(validate: Any, lambda_context: Any, request: Any) -> dict[str, Any]:
 )
 def test_sample_payloads_are_accepted(validate, lambda_context, payload):
     request = json.loads((TEST_INPUTS / payload).read_text())
-    assert verdict(validate, lambda_context, request) == {"valid": True, "total": len(request["input"]["entries"])}
+    total = len(request["input"]["entries"])
+    assert verdict(validate, lambda_context, request) == {
+        "valid": True,
+        "total": total,
+        "toleratedFailures": total // 2,
+    }
 
 
 @pytest.mark.parametrize(
@@ -72,3 +78,12 @@ def test_every_problem_is_listed_up_to_a_bound(validate, lambda_context, monkeyp
 def test_hostile_names_and_fields_are_accepted_as_data(validate, lambda_context):
     entry = {"name": 'quote " backslash \\ unicode é✓ $(rm -rf /)', "nested": {"x": [1, None]}}
     assert verdict(validate, lambda_context, {"input": {"entries": [entry]}})["valid"] is True
+
+
+@pytest.mark.parametrize(
+    ("percentage", "entries", "tolerated"), [("0", 3, 0), ("50", 3, 1), ("34", 3, 1), ("100", 3, 3)]
+)
+def test_tolerated_failures_round_down(validate, lambda_context, monkeypatch, percentage, entries, tolerated):
+    monkeypatch.setenv("TOLERATED_FAILURE_PERCENTAGE", percentage)
+    request = {"input": {"entries": [{"name": str(i)} for i in range(entries)]}}
+    assert verdict(validate, lambda_context, request)["toleratedFailures"] == tolerated
