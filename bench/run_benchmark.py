@@ -6,9 +6,10 @@ For each N it deploys nothing new: one emulator and one stack (job sleep 0, no a
 concurrency 40) serve every N. N above the template's MaxEntries (500) is sent as several
 requests started together, as the README tells users to split large requests. It prints one
 JSON document per N: wall time, entries per second, per-entry orchestration overhead, state
-transitions and history events per entry (parent and child), and the floor measured in the same run: N processes running the job
-definition's command (script download, heartbeat, callback: the same AWS CLI calls) at the same
-concurrency, with real task tokens. The ratio to the floor is what orchestration costs.
+transitions and history events per entry (parent and child), and the floor measured in the
+same run: N processes running the job definition's command (script download, heartbeat,
+callback: the same AWS CLI calls) at the same concurrency, with real task tokens. The ratio
+to the floor is what orchestration costs.
 """
 
 import argparse
