@@ -4,6 +4,7 @@ Each function below adds one resource type or corrects one, and says what moto d
 They are applied with `install()`; the deploy tests fail without them.
 """
 
+import functools
 import json
 import time
 from typing import Any
@@ -12,14 +13,8 @@ IAM_BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
 CUSTOM_RESOURCE_TIMEOUT_SECONDS = 300
 
 
-_installed = False
-
-
+@functools.cache  # patches moto once per process, however many emulators start
 def install() -> None:
-    global _installed
-    if _installed:
-        return
-    _installed = True
     from moto.cloudformation import parsing
 
     state_machines_in_the_executing_backend()

@@ -9,6 +9,7 @@ asynchronously, as EventBridge invokes them.
 """
 
 import copy
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -17,14 +18,8 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 
-_installed = False
-
-
+@functools.cache  # patches moto once per process, however many emulators start
 def install() -> None:
-    global _installed
-    if _installed:
-        return
-    _installed = True
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
 
