@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 from moto.core.config import default_user_config
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_emulator import cfn_resources, engine_fixes, service_events
@@ -68,6 +69,9 @@ class Emulator:
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         # The engine logs every failed state with its whole parse tree; the histories say it better.
         logging.getLogger("moto.stepfunctions.parser.asl.component").setLevel(logging.CRITICAL)
+        # moto's backends are process-wide: an emulator started after another in the same process
+        # (pytest runs several test modules per worker) must not find the earlier one's stacks.
+        moto_api_backend.reset()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
         return self
@@ -77,6 +81,7 @@ class Emulator:
         self.lambdas.stop()
         if self.server is not None:
             self.server.stop()
+            moto_api_backend.reset()
             default_user_config.clear()
             default_user_config.update(self._saved["config"])
             if self._saved["MOTO_PORT"] is None:
