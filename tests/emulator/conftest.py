@@ -41,6 +41,15 @@ class Deployed:
         description = runner.wait(execution, len(entries) if isinstance(entries, list) else 0, timeout, progress=False)
         return runner.result(description, time.monotonic() - started)
 
+    def finished_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The job once it has ended: a script that reported can still be exiting when its task ends."""
+        batch = self.client("batch")
+        deadline = time.monotonic() + timeout
+        while (job := batch.describe_jobs(jobs=[job_id])["jobs"][0])["status"] not in ("SUCCEEDED", "FAILED"):
+            assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s"
+            time.sleep(0.2)
+        return job
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         return [

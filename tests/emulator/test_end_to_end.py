@@ -132,7 +132,7 @@ def job_of_child(deployed: Deployed, child_arn: str) -> dict[str, Any]:
         jobQueue=deployed.stack.outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": [name]}]
     )["jobSummaryList"]
     [summary] = listed
-    return job(deployed, summary["jobId"])
+    return deployed.finished_job(summary["jobId"])
 
 
 def start_and_catch_the_running_job(deployed: Deployed, name: str) -> tuple[OrchestratorRun, str, str, Any]:
