@@ -43,7 +43,7 @@ make_json() {
     jq)
         case "$1" in
         result) jq -n -c -a '{status: "SUCCEEDED", jobId: env.JOB_ID, arrayIndex: env.ARRAY_INDEX,
-                               attempt: env.ATTEMPT, workedSeconds: (env.WORKED | tonumber),
+                               attempt: (env.ATTEMPT | tonumber), workedSeconds: (env.WORKED | tonumber),
                                entry: (env.ENTRY | fromjson)}' ;;
         success) jq -n -c -a '{taskToken: env.TASK_TOKEN, output: env.OUTPUT}' ;;
         failure) jq -n -c -a '{taskToken: env.TASK_TOKEN, error: env.ERROR, cause: env.CAUSE}' ;;
@@ -57,7 +57,7 @@ import json, os, sys
 e = os.environ.get
 kind = sys.argv[1]
 if kind == "result":
-    doc = {"status": "SUCCEEDED", "jobId": e("JOB_ID"), "arrayIndex": e("ARRAY_INDEX"), "attempt": e("ATTEMPT"),
+    doc = {"status": "SUCCEEDED", "jobId": e("JOB_ID"), "arrayIndex": e("ARRAY_INDEX"), "attempt": int(e("ATTEMPT")),
            "workedSeconds": int(e("WORKED")), "entry": json.loads(e("ENTRY"))}
 elif kind == "success":
     doc = {"taskToken": e("TASK_TOKEN"), "output": e("OUTPUT")}

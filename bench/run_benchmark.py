@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,11 @@ def orchestrate(emulator: Emulator, stack: Any, entries: int) -> dict[str, Any]:
     results = [runner.result(d, wall) for d in descriptions]
     for result in results:
         if result.status != "SUCCEEDED":
-            raise RuntimeError(f"a parent execution {result.status}: {result.error}: {result.cause[:500]}")
+            failures = Counter(f"{e.error}: {e.cause[:200]}" for e in result.entries if e.status != "SUCCEEDED")
+            raise RuntimeError(
+                f"a parent execution {result.status}: {result.error}: {result.cause[:500]}; "
+                + "; ".join(f"{n} x {failure}" for failure, n in failures.most_common(5))
+            )
     all_entries = [e for result in results for e in result.entries]
     failed = [e for e in all_entries if e.status != "SUCCEEDED"]
     parents = [history_counts(sfn, execution) for execution in executions]

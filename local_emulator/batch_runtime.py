@@ -2,7 +2,7 @@
 
 moto keeps the queues, definitions and job records; this module replaces the part of moto that
 would run a Docker container (`Job.run`). A job waits RUNNABLE for room in its compute
-environment (max vCPUs / job vCPUs), then runs STARTING → RUNNING → SUCCEEDED/FAILED by exit
+environment (max vCPUs / job vCPUs; none while it is DISABLED), then runs STARTING → RUNNING → SUCCEEDED/FAILED by exit
 code, with the `AWS_BATCH_*` variables, the container environment, a private TMPDIR, and the
 AWS CLI pointed at the emulator. `attemptDurationSeconds` and TerminateJob stop the process
 group (SIGTERM, then SIGKILL after the grace period), and the retry strategy is applied.
@@ -105,11 +105,14 @@ class BatchRuntime:
             return
         self._change(job, "RUNNABLE")
         capacity = self._capacity(job)
-        while not capacity.acquire(timeout=POLL_SECONDS):
+        # As on AWS, a job stays RUNNABLE while its compute environment is DISABLED or full.
+        while not (_enabled(job) and capacity.acquire(timeout=POLL_SECONDS)):
             if job.stop or self.stopping:
                 job._mark_stopped(success=False)
                 self.on_change(job)
                 return
+            if not _enabled(job):
+                time.sleep(POLL_SECONDS)
         try:
             self._run_attempts(job)
         finally:
@@ -266,6 +269,10 @@ def _should_retry(retry: dict[str, Any], exit_code: int, reason: str | None) -> 
 def _compute_environment(job: Any) -> Any:
     first = sorted(job.job_queue.env_order_json, key=lambda e: e["order"])[0]["computeEnvironment"]
     return job.backend.get_compute_environment(first)
+
+
+def _enabled(job: Any) -> bool:
+    return _compute_environment(job).state != "DISABLED"  # ENABLED is the default
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

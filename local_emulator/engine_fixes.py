@@ -9,6 +9,7 @@ moto) and working, and says when an upstream release has fixed a defect so the f
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import moto
 
@@ -380,3 +381,25 @@ def callbacks_of_completed_tasks_are_refused() -> None:
         return notify(self, callback_id, outcome)
 
     CallbackPoolManager.notify = notify_once
+
+
+@engine_fix(
+    defect="$$.Execution.StartTime is a datetime, not AWS's ISO 8601 string: a task given it fails to serialise",
+    upstream=f"present in moto {moto.__version__} (execution_worker passes execution_details.start_time as is)",
+)
+def execution_start_time_is_an_iso_string() -> None:
+    from datetime import UTC, datetime
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    environment = ExecutionWorker._get_evaluation_environment
+
+    def with_iso_start_time(self: ExecutionWorker) -> Any:
+        env = environment(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution["StartTime"], datetime):
+            started = execution["StartTime"].astimezone(UTC)
+            execution["StartTime"] = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return env
+
+    ExecutionWorker._get_evaluation_environment = with_iso_start_time

@@ -30,6 +30,7 @@ class EntryResult:
     status: str
     child_execution_arn: str
     job_id: str = ""
+    attempts: int = 0
     duration_seconds: float | None = None
     error: str = ""
     cause: str = ""
@@ -150,6 +151,7 @@ class OrchestratorRun:
                     status=item["status"],
                     child_execution_arn=item.get("childExecutionArn", ""),
                     job_id=item.get("jobId", ""),
+                    attempts=item.get("attempts", 0),
                     duration_seconds=duration,
                     error=child.get("error") or item.get("error", ""),
                     cause=child.get("cause") or item.get("cause", ""),
@@ -241,13 +243,12 @@ class OrchestratorRun:
 
 
 def print_table(result: RunResult, out: TextIO = sys.stdout) -> None:
-    rows = [("#", "entry", "status", "child execution", "job id", "seconds", "error / cause")]
+    rows = [("#", "entry", "status", "child execution", "job id", "attempts", "seconds", "error / cause")]
     for e in result.entries:
         seconds = f"{e.duration_seconds:.1f}" if e.duration_seconds is not None else "-"
         problem = f"{e.error}: {e.cause}" if e.error else ""
-        rows.append(
-            (str(e.index), e.name, e.status, e.child_execution_arn.rsplit(":", 1)[-1], e.job_id, seconds, problem)
-        )
+        child = e.child_execution_arn.rsplit(":", 1)[-1]
+        rows.append((str(e.index), e.name, e.status, child, e.job_id, str(e.attempts), seconds, problem))
     widths = [min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell[:w].ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]

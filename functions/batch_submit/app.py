@@ -8,6 +8,7 @@ SendTaskFailure, so that the execution never waits for a callback that cannot co
 import json
 import os
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from submit_request import SubmitJobRequest
+from submit_request import AuditKey, SubmitJobRequest
 
 # Batch caps a job's container overrides at 8,192 characters; token and entry travel as
 # parameters into the command, so they must fit with room for the rest of the command.
@@ -38,9 +39,8 @@ sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
 # Asynchronous invocations can be delivered twice: the task token identifies the submission,
 # so a second delivery returns the first one's result instead of submitting a second job.
 # Powertools stores only a hash of the token.
-persistence = DynamoDBPersistenceLayer(
-    table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb", config=CLIENT_CONFIG)
-)
+dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
 idempotency = IdempotencyConfig(
     event_key_jmespath="taskToken",
     raise_on_no_idempotency_key=True,
@@ -113,21 +113,48 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
 
     heartbeat_interval = max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)
     job_name = job_name_for(request.execution_name)
+    parameters = {
+        "taskToken": token,
+        "entry": entry_json,
+        "sleepSeconds": str(request.sleep_seconds),
+        "heartbeatIntervalSeconds": str(heartbeat_interval),
+    }
+    if request.audit:  # the job's state changes are recorded under this key by the notify function
+        parameters |= {"auditRunId": request.audit.run_id, "auditEntryIndex": str(request.audit.entry_index)}
     try:
         response = batch.submit_job(
             jobName=job_name,
             jobQueue=os.environ["JOB_QUEUE"],
             jobDefinition=os.environ["JOB_DEFINITION"],
-            parameters={
-                "taskToken": token,
-                "entry": entry_json,
-                "sleepSeconds": str(request.sleep_seconds),
-                "heartbeatIntervalSeconds": str(heartbeat_interval),
-            },
+            parameters=parameters,
         )
     except ClientError as exc:
         error = exc.response["Error"]
         return fail_task(token, f"Batch.{error['Code']}", error.get("Message", str(exc)))
 
     logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": job_name, "task_token": redact(token)})
+    if request.audit:
+        record_submitted(request.audit, request, response["jobId"])
     return {"submitted": True, "jobId": response["jobId"], "jobName": job_name}
+
+
+def record_submitted(audit: AuditKey, request: SubmitJobRequest, job_id: str) -> None:
+    """The entry's audit item: SUBMITTED, with its job. A status already there stays (the job's
+    RUNNING event can overtake this write); the audit never fails a submission."""
+    try:
+        dynamodb.update_item(
+            TableName=os.environ["AUDIT_TABLE"],
+            Key={"runId": {"S": audit.run_id}, "entryIndex": {"N": str(audit.entry_index)}},
+            UpdateExpression="SET #status = if_not_exists(#status, :submitted), #name = :name, jobId = :jobId, "
+            "childExecutionArn = :child, updatedAt = :now",
+            ExpressionAttributeNames={"#status": "status", "#name": "name"},
+            ExpressionAttributeValues={
+                ":submitted": {"S": "SUBMITTED"},
+                ":name": {"S": str(request.entry.get("name", ""))},
+                ":jobId": {"S": job_id},
+                ":child": {"S": request.execution_arn},
+                ":now": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
+            },
+        )
+    except ClientError as exc:
+        logger.warning("audit item not updated", extra={"reason": exc.response["Error"]["Code"], "job_id": job_id})

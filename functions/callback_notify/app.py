@@ -1,6 +1,7 @@
 """Completes a waitForTaskToken task: SendTaskSuccess with the given output, or SendTaskFailure.
 
-It also receives "Batch Job State Change" events of jobs that stopped: a job that carries a task
+It also receives "Batch Job State Change" events (RUNNING, SUCCEEDED, FAILED), recorded in the
+audit table; and for jobs that stopped: a job that carries a task
 token and stopped without its script reporting (killed, out of memory, never started its script,
 exited 0 without a callback) fails its task at once instead of leaving it to the heartbeat
 timeout. And "Step Functions Execution Status Change" events of children that failed, timed out
@@ -21,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from callback_request import BatchJobStateChange, CallbackRequest, ExecutionStatusChange
+from job_audit import record_job_state
 
 # The job definition's default taskToken parameter: the job reports to no task.
 NO_TASK_TOKEN = "none"  # noqa: S105 (a placeholder, not a secret)
@@ -32,6 +34,7 @@ tracer = Tracer()
 CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
 sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
 batch = boto3.client("batch", config=CLIENT_CONFIG)
+dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
 UNFINISHED = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
 
 
@@ -83,7 +86,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if isinstance(event, dict) and event.get("source") == "aws.states":
         return terminate_jobs_of(parse(event=event, model=ExecutionStatusChange))
     if isinstance(event, dict) and event.get("source") == "aws.batch":
-        request = request_for_stopped_job(parse(event=event, model=BatchJobStateChange))
+        change = parse(event=event, model=BatchJobStateChange)
+        # Recorded before the task is failed: the parent's account reads the attempts from there.
+        recorded = record_job_state(dynamodb, change.detail)
+        if change.detail.status == "RUNNING":
+            return {"delivered": False, "recorded": recorded}
+        request = request_for_stopped_job(change)
         if request is None:
             logger.info("stopped job carries no task token", extra={"job": event["detail"].get("jobId")})
             return {"delivered": False, "reason": "NoTaskToken"}

@@ -30,7 +30,7 @@ class BatchJob(BaseModel):
     status_reason: str = Field(default="", alias="statusReason")
     parameters: dict[str, str] = Field(default_factory=dict)
     container: BatchContainer = Field(default_factory=BatchContainer)
-    attempts: list[Any] = Field(default_factory=list)
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class BatchJobStateChange(EventBridgeModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 
 from local_emulator.deploy import Stack, deploy
 from local_emulator.run import OrchestratorRun, RunResult
@@ -49,6 +50,17 @@ class Deployed:
             assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout} s"
             time.sleep(0.2)
         return job
+
+    def audit(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The run's audit items, as a Query returns them: the summary (entryIndex -1), then its entries."""
+        run_id = execution_arn.rsplit(":", 1)[-1]
+        items = self.client("dynamodb").query(
+            TableName=self.stack.outputs["AuditTableName"],
+            KeyConditionExpression="runId = :run",
+            ExpressionAttributeValues={":run": {"S": run_id}},
+        )["Items"]
+        plain = TypeDeserializer()
+        return [{key: plain.deserialize(value) for key, value in item.items()} for item in items]
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")

@@ -6,6 +6,7 @@ tests/emulator/test_engine_fixes.py compares that with the fixed engine.
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -280,6 +281,20 @@ def invalid_definition_is_named() -> bool:
     except sfn.exceptions.ClientError as error:
         return error.response["Error"]["Code"] == "InvalidDefinition"
     return False
+
+
+@probe("execution_start_time_is_an_iso_string")
+def start_time_is_iso_8601() -> bool:
+    sfn = boto3.client("stepfunctions")
+    pass_state = {"Type": "Pass", "Parameters": {"started.$": "$$.Execution.StartTime"}, "End": True}
+    try:  # stock moto cannot even encode the execution's output
+        described = run_machine(sfn, {"StartAt": "P", "States": {"P": pass_state}})
+    except TypeError:
+        return False
+    if described["status"] != "SUCCEEDED":
+        return False
+    started = json.loads(described["output"])["started"]
+    return isinstance(started, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", started) is not None
 
 
 def run_all() -> dict[str, bool]:

@@ -58,7 +58,7 @@ def test_sample_payload_every_entry_succeeds_through_every_pattern(full: Deploye
             "status": "SUCCEEDED",
             "jobId": outcome.job_id,
             "arrayIndex": "",
-            "attempt": "1",
+            "attempt": 1,
             "workedSeconds": 1,
             "entry": entry,
         }
@@ -243,3 +243,24 @@ def test_an_input_over_256_kib_is_refused_by_start_execution(callback_only: Depl
             stateMachineArn=callback_only.stack.outputs["OrchestratorStateMachineArn"],
             input=json.dumps({"input": {"entries": entries}}),
         )
+
+
+def test_the_audit_table_holds_the_runs_summary_and_every_entry(callback_only: Deployed):
+    result = callback_only.run(payload("orchestrator-with-failure-payload.json"))
+
+    [summary, *entries] = callback_only.audit(result.execution_arn)
+    assert summary["entryIndex"] == -1
+    assert (summary["status"], summary["total"], summary["succeeded"], summary["failed"]) == ("FAILED", 3, 2, 1)
+    assert summary["executionArn"] == result.execution_arn and summary["finishedAt"] >= summary["startedAt"]
+    assert [(e["entryIndex"], e["name"], e["status"]) for e in entries] == [
+        (i, r.name, r.status) for i, r in enumerate(result.entries)
+    ]
+    for item, reported in zip(entries, result.entries, strict=True):
+        assert (item["jobId"], item["attempts"], item["childExecutionArn"]) == (
+            reported.job_id,
+            reported.attempts,
+            reported.child_execution_arn,
+        )
+        assert reported.job_id and reported.attempts == 1
+    failed = entries[1]
+    assert (failed["error"], failed["cause"]) == (result.entries[1].error, result.entries[1].cause)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local_emulator.run import OrchestratorRun
-from tests.emulator.conftest import Deployed
+from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed
 from tests.support.faults import record_fault
 
 ENTRY = {"input": {"entries": [{"name": "one"}]}}
@@ -127,11 +127,79 @@ def test_job_process_killed_before_calling_back(slow: Deployed):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(1)
+    # The audit table shows the run while it goes.
+    item = wait_for_audit(slow, execution, lambda items: items[-1].get("status") == "RUNNING")
+    assert (item[0]["status"], item[0]["total"], item[-1]["attempts"]) == ("RUNNING", 1, 1)
     os.killpg(slow.emulator.batch.running[running[0]["jobId"]].pid, signal.SIGKILL)
     killed = time.monotonic()
     [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
-    assert (entry.status, entry.error) == ("FAILED", "Batch.JobFailed")
-    record_fault("job killed before calling back", f"entry FAILED {entry.error}", time.monotonic() - killed)
+    detected = time.monotonic() - killed
+    assert (entry.status, entry.error, entry.job_id, entry.attempts) == (
+        "FAILED",
+        "Batch.JobFailed",
+        running[0]["jobId"],
+        1,
+    )
+    [summary, audited] = slow.audit(execution)
+    assert (summary["status"], summary["failed"]) == ("FAILED", 1)
+    assert (audited["status"], audited["error"], audited["jobStatus"]) == ("FAILED", "Batch.JobFailed", "FAILED")
+    record_fault("job killed before calling back", f"entry FAILED {entry.error}", detected)
+
+
+def wait_for_audit(deployed: Deployed, execution: str, ready: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    """The run's audit items once `ready(items)` holds (the table is written as events arrive)."""
+    deadline = time.monotonic() + timeout
+    while not ((items := deployed.audit(execution)) and ready(items)):
+        assert time.monotonic() < deadline, f"audit items never ready: {items}"
+        time.sleep(0.2)
+    return items
+
+
+def test_job_never_leaves_runnable(slow: Deployed):
+    batch = slow.client("batch")
+    [queue] = batch.describe_job_queues(jobQueues=[slow.stack.outputs["JobQueueArn"]])["jobQueues"]
+    environment = queue["computeEnvironmentOrder"][0]["computeEnvironment"]
+    batch.update_compute_environment(computeEnvironment=environment, state="DISABLED")  # no capacity, ever
+    try:
+        runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
+        started = time.monotonic()
+        execution = runner.start({"input": {"entries": [{"name": "stuck"}]}})
+        [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+        detected = time.monotonic() - started
+        job = slow.finished_job(entry.job_id)
+    finally:
+        batch.update_compute_environment(computeEnvironment=environment, state="ENABLED")
+
+    # The script never ran, so it never sent a heartbeat: the task's heartbeat bound ends the wait.
+    assert (entry.status, entry.error, entry.attempts) == ("FAILED", "States.HeartbeatTimeout", 0)
+    assert detected < SLOW_HEARTBEAT_SECONDS + 30
+    assert job["status"] == "FAILED" and "child execution" in job["statusReason"] and job["attempts"] == []
+    [_, audited] = wait_for_audit(slow, execution, lambda items: items[-1].get("jobStatus") == "FAILED")
+    assert (audited["status"], audited["error"], audited["attempts"]) == ("FAILED", "States.HeartbeatTimeout", 0)
+    record_fault("job never leaves RUNNABLE", "entry FAILED States.HeartbeatTimeout, job terminated", detected)
+
+
+@pytest.mark.parametrize(("stack", "parent"), [("callback_only", "FAILED"), ("tolerant", "SUCCEEDED")])
+def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, parent: str):
+    deployed: Deployed = request.getfixturevalue(stack)
+    entries = [{"name": f"entry{i}"} for i in range(6)]
+    entries[3]["expectedJobStatus"] = "FAILED"
+    jobs_before = {j["jobId"] for j in jobs_of(deployed)}
+
+    result, seconds = run_entry(deployed, {"input": {"entries": entries}})
+
+    assert result.status == parent and result.error == ("EntriesFailed" if parent == "FAILED" else "")
+    # Every entry exactly once, in input order, each with its own job.
+    assert [(e.index, e.name) for e in result.entries] == [(i, e["name"]) for i, e in enumerate(entries)]
+    assert [e.status for e in result.entries] == ["SUCCEEDED"] * 3 + ["FAILED"] + ["SUCCEEDED"] * 2
+    assert result.entries[3].error == "Job.SimulatedFailure"
+    new_jobs = {j["jobId"] for j in jobs_of(deployed)} - jobs_before
+    assert new_jobs == {e.job_id for e in result.entries} and len(new_jobs) == 6
+    [summary, *audited] = deployed.audit(result.execution_arn)
+    assert (summary["status"], summary["succeeded"], summary["failed"]) == (parent, 5, 1)
+    assert [a["status"] for a in audited] == [e.status for e in result.entries]
+    tolerated = "tolerated" if parent == "SUCCEEDED" else "not tolerated"
+    record_fault(f"1 of 6 entries fails, {tolerated}", f"parent {parent}, 5 SUCCEEDED + 1 FAILED", seconds)
 
 
 @pytest.mark.parametrize(

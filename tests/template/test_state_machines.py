@@ -39,6 +39,8 @@ def sample_values(substitutions: dict[str, Any]) -> dict[str, str]:
             values[name] = f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
         elif name.endswith("ExecutionArnPrefix"):
             values[name] = f"arn:aws:states:us-east-1:123456789012:execution:{name}"
+        elif name.endswith("TableName"):
+            values[name] = f"stack-{name}-ABC123"
         elif name.startswith("Job"):
             values[name] = f"arn:aws:batch:us-east-1:123456789012:job-queue/{name}"
         else:

@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.batch_queue import fargate_queue
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS
@@ -38,6 +39,7 @@ def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    monkeypatch.setenv("AUDIT_TABLE", create_audit_table("audit"))
     return {"queue": queue, "definition": definition}
 
 
@@ -215,3 +217,50 @@ def test_the_idempotency_record_holds_no_token(submit, batch_queue, waiting_task
     items = boto3.client("dynamodb").scan(TableName="idempotency")["Items"]
     assert len(items) == 1
     assert task.token not in json.dumps(items)
+
+
+AUDIT = {"runId": "run-1", "entryIndex": 4}
+
+
+def test_an_entry_of_a_run_is_recorded_submitted_with_its_job(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+
+    result = submit.lambda_handler(event_for(task, audit=AUDIT), lambda_context)
+
+    [job] = submitted_jobs(batch_queue["queue"])
+    assert (job["parameters"]["auditRunId"], job["parameters"]["auditEntryIndex"]) == ("run-1", "4")
+    item = audit_item("audit", "run-1", 4)
+    assert (item["status"], item["name"], item["jobId"]) == ("SUBMITTED", "invoke1", result["jobId"])
+    assert item["childExecutionArn"] == event_for(task)["executionArn"]
+
+
+def test_a_status_already_recorded_stays(submit, batch_queue, waiting_tasks, lambda_context):
+    # The job's RUNNING event can be recorded before the submission is.
+    boto3.client("dynamodb").put_item(
+        TableName="audit", Item={"runId": {"S": "run-1"}, "entryIndex": {"N": "4"}, "status": {"S": "RUNNING"}}
+    )
+    task = waiting_tasks.start()
+
+    result = submit.lambda_handler(event_for(task, audit=AUDIT), lambda_context)
+
+    item = audit_item("audit", "run-1", 4)
+    assert (item["status"], item["jobId"]) == ("RUNNING", result["jobId"])
+
+
+def test_the_audit_never_fails_a_submission(submit, batch_queue, waiting_tasks, lambda_context, monkeypatch):
+    monkeypatch.setenv("AUDIT_TABLE", "no-such-table")
+    task = waiting_tasks.start()
+
+    result = submit.lambda_handler(event_for(task, audit=AUDIT), lambda_context)
+
+    assert result["submitted"] is True and waiting_tasks.is_waiting(task)
+
+
+def test_a_child_run_alone_submits_without_audit(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+
+    submit.lambda_handler(event_for(task, audit=None), lambda_context)
+
+    [job] = submitted_jobs(batch_queue["queue"])
+    assert "auditRunId" not in job["parameters"]
+    assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []

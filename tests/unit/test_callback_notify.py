@@ -3,15 +3,18 @@
 import json
 from typing import Any
 
+import boto3
 import pytest
 
+from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 from tests.support.waiting_tasks import WaitingTask, WaitingTasks
 
 
 @pytest.fixture
-def notify(aws: None) -> Any:
+def notify(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("AUDIT_TABLE", create_audit_table("audit"))
     return load_handler(FUNCTIONS / "callback_notify")
 
 
@@ -137,3 +140,56 @@ def test_a_job_without_a_task_token_is_ignored(notify, lambda_context):
         "delivered": False,
         "reason": "NoTaskToken",
     }
+
+
+def test_each_attempts_start_makes_the_entry_running_and_sends_no_callback(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    event = job_event(task, "RUNNING", attempts=[])
+
+    assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": True}
+
+    item = audit_item("audit", "example-run", 0)
+    assert (item["status"], item["jobStatus"], item["attempts"]) == ("RUNNING", "RUNNING", 1)
+    assert item["jobId"] == event["detail"]["jobId"]
+    assert waiting_tasks.is_waiting(task)
+
+
+def test_a_stopped_job_is_recorded_before_its_task_is_failed(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    notify.lambda_handler(job_event(task, "RUNNING", attempts=[]), lambda_context)
+
+    notify.lambda_handler(job_event(task, "FAILED"), lambda_context)
+
+    item = audit_item("audit", "example-run", 0)
+    assert (item["status"], item["jobStatus"], item["attempts"]) == ("RUNNING", "FAILED", 1)
+    assert item["jobStatusReason"] == "OutOfMemoryError: Container killed due to memory usage"
+    assert waiting_tasks.outcome(task)["error"] == "Batch.JobFailed"
+
+
+def test_late_events_never_move_an_entry_back(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    ended = {"container": {"exitCode": 1}, "startedAt": 1, "stoppedAt": 2}
+    notify.lambda_handler(job_event(task, "FAILED", attempts=[ended, ended]), lambda_context)
+    boto3.client("dynamodb").update_item(
+        TableName="audit",
+        Key={"runId": {"S": "example-run"}, "entryIndex": {"N": "0"}},
+        UpdateExpression="SET #status = :failed",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":failed": {"S": "FAILED"}},
+    )
+
+    # The first attempt's RUNNING event, delivered last.
+    result = notify.lambda_handler(job_event(task, "RUNNING", attempts=[]), lambda_context)
+
+    item = audit_item("audit", "example-run", 0)
+    assert result["recorded"] is False
+    assert (item["status"], item["jobStatus"], item["attempts"]) == ("FAILED", "FAILED", 2)
+
+
+def test_a_job_outside_any_run_is_not_recorded(notify, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    event = job_event(task, "RUNNING", attempts=[])
+    del event["detail"]["parameters"]["auditRunId"], event["detail"]["parameters"]["auditEntryIndex"]
+
+    assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
+    assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
