@@ -42,6 +42,21 @@ class Deployed:
         description = runner.wait(execution, len(entries) if isinstance(entries, list) else 0, timeout, progress=False)
         return runner.result(description, time.monotonic() - started)
 
+    def start_with_running_job(self, name: str) -> tuple[OrchestratorRun, str, str, Any]:
+        """Start one entry; return once its callback job's process runs (and has sent its first heartbeat)."""
+        runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
+        execution = runner.start({"input": {"entries": [{"name": name}]}})
+        batch, queue = self.client("batch"), self.stack.outputs["JobQueueArn"]
+        deadline = time.monotonic() + 60
+        while (
+            not (running := batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"])
+            or (process := self.emulator.batch.running.get(running[0]["jobId"])) is None
+        ):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        time.sleep(1)  # let the script send its first heartbeat
+        return runner, execution, running[0]["jobId"], process
+
     def finished_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
         """The job once it has ended: a script that reported can still be exiting when its task ends."""
         batch = self.client("batch")

@@ -135,24 +135,8 @@ def job_of_child(deployed: Deployed, child_arn: str) -> dict[str, Any]:
     return deployed.finished_job(summary["jobId"])
 
 
-def start_and_catch_the_running_job(deployed: Deployed, name: str) -> tuple[OrchestratorRun, str, str, Any]:
-    """Start one entry; return once its callback job runs (and has sent its first heartbeat)."""
-    runner = OrchestratorRun(deployed.emulator.endpoint_url, deployed.stack)
-    execution = runner.start({"input": {"entries": [{"name": name}]}})
-    batch, queue = deployed.client("batch"), deployed.stack.outputs["JobQueueArn"]
-    deadline = time.monotonic() + 60
-    running: list[dict[str, Any]] = []
-    while not running:
-        assert time.monotonic() < deadline, "the job never started"
-        running = batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"]
-        time.sleep(0.2)
-    time.sleep(1)  # let the script send its first heartbeat
-    job_id = running[0]["jobId"]
-    return runner, execution, job_id, deployed.emulator.batch.running[job_id]
-
-
 def test_a_killed_job_is_detected_by_its_batch_event_in_seconds(slow: Deployed):
-    runner, execution, job_id, process = start_and_catch_the_running_job(slow, "killed")
+    runner, execution, job_id, process = slow.start_with_running_job("killed")
     os.killpg(process.pid, signal.SIGKILL)  # the container dies: no callback
     killed_at = time.monotonic()
 
@@ -168,7 +152,7 @@ def test_a_killed_job_is_detected_by_its_batch_event_in_seconds(slow: Deployed):
 
 
 def test_a_stuck_job_is_detected_by_the_heartbeat_timeout_without_hanging(slow: Deployed):
-    runner, execution, _, process = start_and_catch_the_running_job(slow, "stuck")
+    runner, execution, _, process = slow.start_with_running_job("stuck")
     os.killpg(process.pid, signal.SIGSTOP)  # alive but silent: no heartbeat, no exit, no event
     stuck_at = time.monotonic()
     try:

@@ -120,24 +120,18 @@ def test_callback_with_an_invalid_token(callback_only: Deployed):
 
 
 def test_job_process_killed_before_calling_back(slow: Deployed):
-    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
-    execution = runner.start({"input": {"entries": [{"name": "victim"}]}})
-    deadline = time.monotonic() + 60
-    while not (running := jobs_of(slow, "RUNNING")):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(1)
+    runner, execution, job_id, process = slow.start_with_running_job("victim")
     # The audit table shows the run while it goes.
     item = wait_for_audit(slow, execution, lambda items: items[-1].get("status") == "RUNNING")
     assert (item[0]["status"], item[0]["total"], item[-1]["attempts"]) == ("RUNNING", 1, 1)
-    os.killpg(slow.emulator.batch.running[running[0]["jobId"]].pid, signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     killed = time.monotonic()
     [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
     detected = time.monotonic() - killed
     assert (entry.status, entry.error, entry.job_id, entry.attempts) == (
         "FAILED",
         "Batch.JobFailed",
-        running[0]["jobId"],
+        job_id,
         1,
     )
     [summary, audited] = slow.audit(execution)
@@ -222,22 +216,13 @@ def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, 
 
 
 def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
-    runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
-    execution = runner.start({"input": {"entries": [{"name": "stopped"}]}})
-    deadline = time.monotonic() + 60
-    while not (running := jobs_of(slow, "RUNNING")):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    job_id = running[0]["jobId"]
-    while (process := slow.emulator.batch.running.get(job_id)) is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    runner, execution, job_id, process = slow.start_with_running_job("stopped")
     sfn = slow.client("stepfunctions")
-    [child] = [
-        e
-        for e in sfn.list_executions(stateMachineArn=slow.stack.outputs["SyncNestedStateMachineArn"])["executions"]
-        if e["status"] == "RUNNING"
-    ]
+    # The job is named after its child: `<child name>-job`.
+    child_name = slow.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]["jobName"].removesuffix("-job")
+    listed = sfn.list_executions(stateMachineArn=slow.stack.outputs["SyncNestedStateMachineArn"])["executions"]
+    [child] = [e for e in listed if e["name"] == child_name] or [{"name": child_name, "status": f"not in {listed}"}]
+    assert child["status"] == "RUNNING", child
     stopped = time.monotonic()
     sfn.stop_execution(executionArn=child["executionArn"], error="Operator.Stopped", cause="stopped by hand")
 
