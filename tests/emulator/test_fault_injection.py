@@ -205,6 +205,11 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
         ("entry not an object", {"input": {"entries": [1]}}, "must be a JSON object, not int"),
         ("entry without name", {"input": {"entries": [{"id": 1}]}}, "input.entries[0].name: Field required"),
         ("duplicate names", {"input": {"entries": [{"name": "a"}, {"name": "a"}]}}, "duplicate name 'a'"),
+        (
+            "too many entries",
+            {"input": {"entries": [{"name": str(i)} for i in range(501)]}},
+            "501 entries, at most 500 in one run (MaxEntries)",
+        ),
     ],
 )
 def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, case, request_, named):
@@ -213,6 +218,37 @@ def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, 
     assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause
     assert len(jobs_of(callback_only)) == jobs_before
     record_fault(f"malformed request: {case}", "parent FAILED InvalidRequest, no work", seconds)
+
+
+def test_submit_function_that_raises_fails_the_waiting_task_fast(callback_only: Deployed):
+    lambda_client = callback_only.client("lambda")
+    function = callback_only.stack.outputs["BatchSubmitFunctionName"]
+    configuration = lambda_client.get_function_configuration(FunctionName=function)
+    broken = {k: v for k, v in configuration["Environment"]["Variables"].items() if k != "JOB_QUEUE"}
+    lambda_client.update_function_configuration(FunctionName=function, Environment={"Variables": broken})
+    try:
+        result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "misconfigured"}]}}, timeout=60)
+    finally:
+        lambda_client.update_function_configuration(FunctionName=function, Environment=configuration["Environment"])
+
+    [entry] = result.entries
+    assert entry.status == "FAILED"
+    assert entry.error == "SubmitFailed"
+    assert entry.cause == "KeyError: 'JOB_QUEUE'"
+    assert entry.duration_seconds is not None and entry.duration_seconds < 30  # not the 600 s heartbeat
+    record_fault("submit function raises", "entry FAILED SubmitFailed, task failed by the function", seconds)
+
+
+def test_an_input_over_256_kib_is_refused_by_start_execution(callback_only: Deployed):
+    sfn = callback_only.client("stepfunctions")
+    started = time.monotonic()
+    entries = [{"name": f"e{i}", "data": "x" * 5000} for i in range(60)]
+    with pytest.raises(sfn.exceptions.ClientError, match="ValidationException"):
+        sfn.start_execution(
+            stateMachineArn=callback_only.stack.outputs["OrchestratorStateMachineArn"],
+            input=json.dumps({"input": {"entries": entries}}),
+        )
+    record_fault("malformed request: input over 256 KiB", "StartExecution refused, no work", time.monotonic() - started)
 
 
 def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
