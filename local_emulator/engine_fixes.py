@@ -1,4 +1,5 @@
-"""Fixes for defects of moto's Step Functions engine that this application hits.
+"""Fixes for defects of moto that this application hits: its Step Functions engine, and one of
+its DynamoDB (the emulator serves many threads at once; moto was written for one).
 
 Each fix is one function that patches one place of moto, registered with the upstream status
 of its defect and a probe that tells whether stock moto still has it. `apply_all()` applies
@@ -403,3 +404,30 @@ def execution_start_time_is_an_iso_string() -> None:
         return env
 
     ExecutionWorker._get_evaluation_environment = with_iso_start_time
+
+
+@engine_fix(
+    defect="DynamoDB writes are not atomic: two UpdateItem calls on a new item from two threads can"
+    " both create it, and the second overwrites the first (the audit table lost a job's RUNNING state)",
+    upstream=f"present in moto {moto.__version__} (DynamoDBBackend.update_item reads, then writes, unlocked)",
+)
+def dynamodb_writes_are_serialised() -> None:
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # One lock for every table: AWS makes each item's writes atomic; serialising all writes is
+    # stricter and costs nothing at a local run's rates. Re-entrant: a transaction calls the others.
+    lock = threading.RLock()
+
+    def serialised(write: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(write)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return write(*args, **kwargs)
+
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))

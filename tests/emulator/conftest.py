@@ -1,4 +1,7 @@
+import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,16 +49,26 @@ class Deployed:
         """Start one entry; return once its callback job's process runs (and has sent its first heartbeat)."""
         runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
         execution = runner.start({"input": {"entries": [{"name": name}]}})
-        batch, queue = self.client("batch"), self.stack.outputs["JobQueueArn"]
         deadline = time.monotonic() + 60
-        while (
-            not (running := batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"])
-            or (process := self.emulator.batch.running.get(running[0]["jobId"])) is None
-        ):
+        while (job_id := self._running_job_of(execution)) is None or (
+            process := self.emulator.batch.running.get(job_id)
+        ) is None:
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.2)
         time.sleep(1)  # let the script send its first heartbeat
-        return runner, execution, running[0]["jobId"], process
+        return runner, execution, job_id, process
+
+    def _running_job_of(self, execution_arn: str) -> str | None:
+        """The running job submitted for this run (its audit key names the run), never another test's."""
+        batch, queue = self.client("batch"), self.stack.outputs["JobQueueArn"]
+        running = [j["jobId"] for j in batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"]]
+        run_id = execution_arn.rsplit(":", 1)[-1]
+        mine = [
+            j["jobId"]
+            for j in (batch.describe_jobs(jobs=running)["jobs"] if running else [])
+            if j["parameters"].get("auditRunId") == run_id
+        ]
+        return mine[0] if mine else None
 
     def finished_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
         """The job once it has ended: a script that reported can still be exiting when its task ends."""
@@ -90,6 +103,21 @@ class Deployed:
 def emulator() -> Iterator[Emulator]:
     with Emulator(port=free_port()) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that fails mid-way can leave a long job running; it must not slow or confuse the next."""
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    running = request.getfixturevalue("emulator").batch.running
+    before = set(running)
+    yield
+    for job_id, process in list(running.items()):
+        if job_id not in before:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def deployed(emulator: Emulator, name: str, parameters: dict[str, str]) -> Deployed:

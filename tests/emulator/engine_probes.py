@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -295,6 +296,62 @@ def start_time_is_iso_8601() -> bool:
         return False
     started = json.loads(described["output"])["started"]
     return isinstance(started, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", started) is not None
+
+
+@probe("dynamodb_writes_are_serialised")
+def concurrent_updates_of_a_new_item_both_land() -> bool:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="audit",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"k": {"S": "new"}}
+
+    def update(attribute: str) -> None:
+        dynamodb.update_item(
+            TableName="audit",
+            Key=key,
+            UpdateExpression=f"SET {attribute} = :v",
+            ExpressionAttributeValues={":v": {"S": "x"}},
+        )
+
+    # The first update pauses inside the backend, between reading the (absent) item and writing
+    # it, while the second runs; serialised, the second waits for the first instead, and the pause
+    # ends at its bound. (The response layer reads the item too: that read must not pause.)
+    paused, second_done, inside = threading.Event(), threading.Event(), threading.local()
+    backend_update, read = DynamoDBBackend.update_item, Table.get_item
+
+    def update_in_backend(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        inside.backend = True
+        try:
+            return backend_update(backend, *args, **kwargs)
+        finally:
+            inside.backend = False
+
+    def pausing_read(table: Any, *args: Any, **kwargs: Any) -> Any:
+        item = read(table, *args, **kwargs)
+        if threading.current_thread().name == "first" and getattr(inside, "backend", False) and not paused.is_set():
+            paused.set()
+            second_done.wait(timeout=1)
+        return item
+
+    DynamoDBBackend.update_item, Table.get_item = update_in_backend, pausing_read
+    try:
+        first = threading.Thread(target=update, args=("a",), name="first")
+        first.start()
+        paused.wait(timeout=5)
+        update("b")
+        second_done.set()
+        first.join(timeout=10)
+    finally:
+        DynamoDBBackend.update_item, Table.get_item = backend_update, read
+    item = dynamodb.get_item(TableName="audit", Key=key)["Item"]
+    return "a" in item and "b" in item
 
 
 def run_all() -> dict[str, bool]:
