@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,10 @@ from moto.core.utils import unix_time_millis
 LOG = logging.getLogger(__name__)
 KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
 POLL_SECONDS = 0.05
+# On AWS, jobs run on their own Fargate capacity and never slow Step Functions or Lambda; here
+# they share the machine's CPUs, so they run at the lowest priority: many busy jobs cannot
+# starve the functions and the engine whose answers the waiting tasks' heartbeats bound.
+LOWEST_PRIORITY = ["nice", "-n", "19"] if shutil.which("nice") else []
 
 
 class BatchRuntime:
@@ -153,13 +158,13 @@ class BatchRuntime:
         command = substitute_parameters(job._get_container_property("command", []), job.parameters)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                command,
+                [*LOWEST_PRIORITY, *command],
                 cwd=workdir,
                 env=self._environment(job, attempt, workdir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                process_group=0,  # its own group, to signal it whole; the emulator's session, for `nice`
             )
         self.running[job.job_id] = process
         try:
