@@ -111,7 +111,9 @@ def floor(emulator: Emulator, stack: Any, entries: int) -> float:
     sfn = boto3.client("stepfunctions", endpoint_url=emulator.endpoint_url)
     sqs = boto3.client("sqs", endpoint_url=emulator.endpoint_url)
     batch = boto3.client("batch", endpoint_url=emulator.endpoint_url)
-    tasks = WaitingTasks(sfn, sqs, timeout_seconds=3600, heartbeat_seconds=600)
+    # Every token is made before the first process starts: the last ones wait as long as the whole
+    # floor runs (about 1 s per job on 2 cores), so their heartbeat bound is the run's, not a job's.
+    tasks = WaitingTasks(sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000)
     waiting = [tasks.start() for _ in range(entries)]
     definition = batch.describe_job_definitions(jobDefinitions=[stack.outputs["JobDefinitionArn"]])["jobDefinitions"][0]
     container = definition["containerProperties"]
