@@ -275,17 +275,24 @@ def lambda_invoke_keeps_invocation_type() -> None:
 
 @engine_fix(
     defect="a callback that arrives while another execution is being started fails with AttributeError "
-    "(HTTP 500): the new execution is listed before its worker and the worker's environment exist",
+    "(HTTP 500): the new execution is listed before its status, its worker and the worker's environment exist",
     upstream=f"present in moto {moto.__version__} (parser models._get_executions)",
 )
 def callbacks_skip_executions_still_starting() -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    listed = StepFunctionsParserBackend._get_executions
-
+    # moto's own loop reads `execution.status`, which itself fails while the status is unset, so
+    # filtering its result is too late: the loop is written again, skipping those first.
     def get_executions(self, execution_status=None):
-        executions = listed(self, execution_status)
-        return [e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None]
+        return [
+            execution
+            for machine in self.state_machines
+            for execution in machine.executions
+            if execution.exec_status is not None
+            and execution.exec_worker is not None
+            and execution.exec_worker.env is not None
+            and (execution_status is None or execution_status == execution.status)
+        ]
 
     StepFunctionsParserBackend._get_executions = get_executions
 

@@ -208,10 +208,12 @@ class OrchestratorRun:
             write(f"jobs/{job['jobId'].replace(':', '-')}.json", job)
             stream = job.get("container", {}).get("logStreamName")
             if stream:
-                events = self.logs.get_log_events(logGroupName=log_group, logStreamName=stream)["events"]
-                (jobs / f"{job['jobId'].replace(':', '-')}.log").write_text(
-                    redact_tokens("".join(e["message"] + "\n" for e in events))
-                )
+                try:
+                    events = self.logs.get_log_events(logGroupName=log_group, logStreamName=stream)["events"]
+                    text = "".join(e["message"] + "\n" for e in events)
+                except self.logs.exceptions.ResourceNotFoundException:  # a job's log is published as it ends
+                    text = f"(no log yet: the job was {job['status']} when this record was written)\n"
+                (jobs / f"{job['jobId'].replace(':', '-')}.log").write_text(redact_tokens(text))
         functions = folder / "functions"
         functions.mkdir(exist_ok=True)
         by_function: dict[str, list[str]] = {}

@@ -215,16 +215,20 @@ def callback_during_a_start_is_answered() -> bool:
     arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
     backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
     machine = backend.describe_state_machine(arn)
-    starting = Execution.__new__(Execution)  # listed, as moto lists it before starting its worker
-    starting.exec_worker, starting.exec_status = None, ExecutionStatus.RUNNING
-    machine.executions.append(starting)
-    try:
-        sfn.send_task_success(taskToken="unknown", output="{}")
-    except sfn.exceptions.InvalidToken:
-        return True
-    except Exception:
-        return False
-    return False
+    # Listed, as moto lists a new execution before setting its status, then before starting its worker.
+    for status in (None, ExecutionStatus.RUNNING):
+        starting = Execution.__new__(Execution)
+        starting.exec_worker, starting.exec_status = None, status
+        machine.executions.append(starting)
+        try:
+            sfn.send_task_success(taskToken="unknown", output="{}")
+        except sfn.exceptions.InvalidToken:
+            pass
+        except Exception:
+            return False
+        finally:
+            machine.executions.remove(starting)
+    return True
 
 
 @probe("filter_paths_without_match_are_empty_lists")

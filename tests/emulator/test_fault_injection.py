@@ -1,5 +1,5 @@
 """Faults injected into the running application; each test asserts the outcome on the parent's
-result and the job records, and how long detection took. The table of scenario -> outcome ->
+result, the audit table and the job records, and how long detection took. The table of scenario -> outcome ->
 time to detection is printed at the end of the run (see conftest.py)."""
 
 import json
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local_emulator.run import OrchestratorRun
+from local_emulator.run import OrchestratorRun, RunResult
 from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed
 from tests.support.faults import record_fault
 
@@ -32,7 +32,28 @@ def jobs_of(deployed: Deployed, status: str | None = None) -> list[dict[str, Any
 def run_entry(deployed: Deployed, payload: dict[str, Any] = ENTRY, timeout: float = 120) -> tuple[Any, float]:
     started = time.monotonic()
     result = deployed.run(payload, timeout=timeout)
-    return result, time.monotonic() - started
+    seconds = time.monotonic() - started
+    assert_audit_agrees(deployed, result)
+    return result, seconds
+
+
+def assert_audit_agrees(deployed: Deployed, result: RunResult) -> None:
+    """The audit table tells what the parent's result tells: the run, then every entry once, in order."""
+    items = deployed.audit(result.execution_arn)
+    if result.error == "InvalidRequest":
+        assert items == [], "a rejected request records nothing"
+        return
+    [summary, *audited] = items
+    succeeded = sum(1 for e in result.entries if e.status == "SUCCEEDED")
+    assert (summary["status"], summary["total"], summary["succeeded"], summary["failed"]) == (
+        result.status,
+        len(result.entries),
+        succeeded,
+        len(result.entries) - succeeded,
+    )
+    assert [(a["entryIndex"], a["name"], a["status"], a.get("jobId", ""), a.get("error", "")) for a in audited] == [
+        (e.index, e.name, e.status, e.job_id, e.error) for e in result.entries
+    ]
 
 
 def test_script_exits_non_zero(callback_only: Deployed):
@@ -189,9 +210,6 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
     assert result.entries[3].error == "Job.SimulatedFailure"
     new_jobs = {j["jobId"] for j in jobs_of(deployed)} - jobs_before
     assert new_jobs == {e.job_id for e in result.entries} and len(new_jobs) == 6
-    [summary, *audited] = deployed.audit(result.execution_arn)
-    assert (summary["status"], summary["succeeded"], summary["failed"]) == (parent, 5, 1)
-    assert [a["status"] for a in audited] == [e.status for e in result.entries]
     tolerated = "tolerated" if parent == "SUCCEEDED" else "not tolerated"
     record_fault(f"1 of 6 entries fails, {tolerated}", f"parent {parent}, 5 SUCCEEDED + 1 FAILED", seconds)
 
@@ -262,9 +280,11 @@ def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
     stopped = time.monotonic()
     sfn.stop_execution(executionArn=child["executionArn"], error="Operator.Stopped", cause="stopped by hand")
 
-    [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+    result = runner.result(runner.wait(execution, 1, 120, progress=False), 0)
+    [entry] = result.entries
     job = slow.finished_job(job_id)
     detected = time.monotonic() - stopped
+    assert_audit_agrees(slow, result)
 
     assert entry.status == "FAILED"
     assert job["status"] == "FAILED" and f"child execution {child['name']}" in job["statusReason"]
