@@ -100,7 +100,7 @@ class BatchRuntime:
     def stop(self) -> None:
         self.stopping = True
         for process in list(self.running.values()):
-            _signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
 
     # -- one job ---------------------------------------------------------------------------
     def run(self, job: Any) -> None:
@@ -190,10 +190,10 @@ class BatchRuntime:
                 elif deadline is not None and time.monotonic() > deadline:
                     reason = "Job attempt duration exceeded timeout"
                 if reason is not None:
-                    _signal_group(process, signal.SIGTERM)
+                    signal_group(process, signal.SIGTERM)
                     killed_at = time.monotonic() + KILL_GRACE_SECONDS
             elif killed_at is not None and time.monotonic() > killed_at:
-                _signal_group(process, signal.SIGKILL)
+                signal_group(process, signal.SIGKILL)
                 killed_at = None
             time.sleep(POLL_SECONDS)
         return reason
@@ -280,6 +280,6 @@ def _enabled(job: Any) -> bool:
     return _compute_environment(job).state != "DISABLED"  # ENABLED is the default
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)

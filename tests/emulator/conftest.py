@@ -1,6 +1,4 @@
-import contextlib
 import json
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -11,6 +9,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
+from local_emulator.batch_runtime import signal_group
 from local_emulator.deploy import Stack, deploy
 from local_emulator.run import OrchestratorRun, RunResult
 from local_emulator.server import Emulator
@@ -116,8 +115,7 @@ def no_job_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     for job_id, process in list(running.items()):
         if job_id not in before:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
 
 
 def deployed(emulator: Emulator, name: str, parameters: dict[str, str]) -> Deployed:

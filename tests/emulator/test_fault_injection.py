@@ -1,6 +1,6 @@
 """Faults injected into the running application; each test asserts the outcome on the parent's
-result, the audit table and the job records, and how long detection took. The table of scenario -> outcome ->
-time to detection is printed at the end of the run (see conftest.py)."""
+result, the audit table and the job records, and how long detection took. The table of
+scenario -> outcome -> time to detection is printed at the end of the run (see conftest.py)."""
 
 import json
 import os
