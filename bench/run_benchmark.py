@@ -33,8 +33,7 @@ sys.path.insert(0, str(ROOT))
 from local_emulator.batch_runtime import substitute_parameters  # noqa: E402
 from local_emulator.deploy import deploy  # noqa: E402
 from local_emulator.run import OrchestratorRun  # noqa: E402
-from local_emulator.server import Emulator  # noqa: E402
-from tests.support.moto_server import free_port  # noqa: E402
+from local_emulator.server import Emulator, free_port  # noqa: E402
 from tests.support.waiting_tasks import WaitingTasks  # noqa: E402
 
 CONCURRENCY = 40  # children at once per request (Map concurrency)

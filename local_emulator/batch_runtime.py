@@ -48,55 +48,6 @@ class BatchRuntime:
         self.stopping = False
         self.running: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its process
 
-    # -- moto integration ------------------------------------------------------------------
-    def install(self) -> None:
-        from moto.batch.models import Job
-
-        runtime = self
-        describe = Job.describe
-
-        def run(job: Job) -> None:
-            try:
-                runtime.run(job)
-            except Exception as exc:  # a job must never stay RUNNING because the emulator failed
-                LOG.exception("job %s could not run", job.job_id)
-                job.job_stopped_reason = f"emulator error: {exc}"
-                job._mark_stopped(success=False)
-                runtime.on_change(job)
-
-        def described(job: Job) -> dict[str, Any]:
-            result = describe(job)
-            container = result.get("container")
-            if container is not None and job.job_stopped:
-                container["exitCode"] = job.exit_code
-                if job.job_stopped_reason:
-                    container["reason"] = job.job_stopped_reason
-            if container is not None and "environment" in container:
-                merged = {e["name"]: e["value"] for e in container["environment"]}
-                container["environment"] = [{"name": k, "value": v} for k, v in merged.items()]
-            children = job._child_jobs or []
-            if children and all(child.job_stopped for child in children) and result["status"] != "SUCCEEDED":
-                # An array job whose children all stopped is FAILED if any child failed.
-                job.status = "FAILED"
-                job.job_stopped, job.job_stopped_at = True, datetime.now()
-                result["status"] = "FAILED"
-                result["statusReason"] = "Array job failed: at least one child job failed"
-            return result
-
-        def container_property(job: Job, name: str, default: Any) -> Any:
-            if name != "environment":
-                return plain_property(job, name, default)
-            # moto appends to the override list in place, growing it on every call.
-            merged = {e["name"]: e["value"] for e in job.job_definition.container_properties.get("environment", [])}
-            merged.update({e["name"]: e["value"] for e in job.container_overrides.get("environment", [])})
-            merged["AWS_BATCH_JOB_ID"] = job.job_id
-            return [{"name": k, "value": v} for k, v in merged.items()]
-
-        plain_property = Job._get_container_property
-        Job.run = run
-        Job.describe = described
-        Job._get_container_property = container_property
-
     def stop(self) -> None:
         self.stopping = True
         for process in list(self.running.values()):

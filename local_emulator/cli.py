@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", type=Path, required=True, help="event JSON file")
 
     args = parser.parse_args(argv)
+    # deploy() names the resource types moto's CloudFormation does not create, once.
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     try:
         overrides = parse_overrides(args.param)
         with Emulator(args.port) as emulator:

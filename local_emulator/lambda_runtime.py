@@ -7,7 +7,6 @@ environments), runs `Event` invocations asynchronously with Lambda's retries, en
 function's timeout, and keeps each invocation's log.
 """
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -133,33 +132,6 @@ class LambdaRuntime:
         # name -> deliveries per event); tests use it to prove idempotency.
         self.deliveries_per_event: dict[str, int] = {}
 
-    # -- moto integration ------------------------------------------------------------------
-    def install(self) -> None:
-        from moto.awslambda.models import LambdaFunction
-
-        runtime = self
-
-        def invoke(function: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
-            event = json.loads(body) if body else {}
-            invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
-            if invocation_type == "DryRun":
-                return b""
-            if invocation_type == "Event":
-                for _ in range(runtime.deliveries_per_event.get(function.function_name, 1)):
-                    runtime.async_invocations.submit(runtime.invoke_with_retries, function, event)
-                return b""
-            payload, errored, logs = runtime.invoke(function, event, "RequestResponse")
-            if errored:
-                response_headers["x-amz-function-error"] = "Unhandled"
-            response_headers["x-amz-log-result"] = base64.b64encode(logs[-4096:].encode()).decode()
-            return payload.encode()
-
-        def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-            return runtime.invoke(function, event or {}, "RequestResponse")
-
-        LambdaFunction.invoke = invoke
-        LambdaFunction._invoke_lambda = invoke_lambda
-
     def stop(self) -> None:
         self.async_invocations.shutdown(wait=False, cancel_futures=True)
         for pool in self.pools.values():
@@ -191,6 +163,11 @@ class LambdaRuntime:
             )
         )
         return response["payload"], response["errored"], response["logs"]
+
+    def invoke_later(self, function: Any, event: Any) -> None:
+        """An Event invocation: queued, then run and retried in the background."""
+        for _ in range(self.deliveries_per_event.get(function.function_name, 1)):
+            self.async_invocations.submit(self.invoke_with_retries, function, event)
 
     def invoke_with_retries(self, function: Any, event: Any) -> None:
         """An Event invocation: retried on error as the function's EventInvokeConfig says."""
@@ -262,13 +239,6 @@ class LambdaRuntime:
     def _save_logs(function: Any, logs: str) -> None:
         function.logs_backend.ensure_log_group(function.logs_group_name)
         function.save_logs(logs)
-
-
-def _header(headers: Any, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _maximum_retry_attempts(function: Any) -> int:

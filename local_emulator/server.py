@@ -2,11 +2,11 @@
 engine executes state machines, whose Lambda runs handlers in warm worker processes, and whose
 Batch runs jobs as host processes."""
 
+import copy
 import logging
 import os
 import socket
 import tempfile
-import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -14,13 +14,34 @@ from moto.core.config import default_user_config
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
-from local_emulator import cfn_resources, engine_fixes, service_events
+from local_emulator import patches, service_events
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
 
 DEFAULT_PORT = 4599
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
+# What the emulator's process needs while it runs (boto3 clients of the engine's integrations).
+ENVIRONMENT = {
+    "MOTO_PORT": "",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+}
+QUIETED_LOGGERS = {
+    "werkzeug": logging.ERROR,
+    # deploy() names the resource types moto's CloudFormation does not create, once.
+    "moto": logging.ERROR,
+    # The engine logs every failed state with its whole parse tree; the histories say it better.
+    "moto.stepfunctions.parser.asl.component": logging.CRITICAL,
+}
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def port_is_free(port: int) -> bool:
@@ -48,27 +69,15 @@ class Emulator:
     def start(self) -> "Emulator":
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} on 127.0.0.1 is in use: choose another with --port")
-        self._saved = {"MOTO_PORT": os.environ.get("MOTO_PORT"), "config": dict(default_user_config)}
-        os.environ["MOTO_PORT"] = str(self.port)  # the engine's integrations call back here
-        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        self._saved_environ = {name: os.environ.get(name) for name in ENVIRONMENT}
+        self._saved_config = copy.deepcopy(default_user_config)
+        self._saved_levels = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
+        os.environ.update({**ENVIRONMENT, "MOTO_PORT": str(self.port)})  # the engine's integrations call back here
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         default_user_config["iam"] = {"load_aws_managed_policies": True}
-        import moto.settings
-
-        moto.settings.moto_server_host = lambda: "http://127.0.0.1"  # custom resources' ResponseURL
-        engine_fixes.apply_all()
-        cfn_resources.install()
-        self.lambdas.install()
-        self.batch.install()
-        service_events.install()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # deploy() names the resource types moto's CloudFormation does not create, once.
-        logging.getLogger("moto").setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
-        # The engine logs every failed state with its whole parse tree; the histories say it better.
-        logging.getLogger("moto.stepfunctions.parser.asl.component").setLevel(logging.CRITICAL)
+        patches.install(self)
+        for name, level in QUIETED_LOGGERS.items():
+            logging.getLogger(name).setLevel(level)
         # moto's backends are process-wide: an emulator started after another in the same process
         # (pytest runs several test modules per worker) must not find the earlier one's stacks.
         moto_api_backend.reset()
@@ -81,13 +90,18 @@ class Emulator:
         self.lambdas.stop()
         if self.server is not None:
             self.server.stop()
+            self.server = None
             moto_api_backend.reset()
+            patches.uninstall()
             default_user_config.clear()
-            default_user_config.update(self._saved["config"])
-            if self._saved["MOTO_PORT"] is None:
-                os.environ.pop("MOTO_PORT", None)
-            else:
-                os.environ["MOTO_PORT"] = self._saved["MOTO_PORT"]
+            default_user_config.update(self._saved_config)
+            for name, value in self._saved_environ.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            for name, level in self._saved_levels.items():
+                logging.getLogger(name).setLevel(level)
         if self._state is not None:
             self._state.cleanup()
 

@@ -8,48 +8,12 @@ aws.states, "Step Functions Execution Status Change"); rules deliver to Lambda t
 asynchronously, as EventBridge invokes them.
 """
 
-import copy
-import functools
 import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 LOG = logging.getLogger(__name__)
-
-
-@functools.cache  # patches moto once per process, however many emulators start
-def install() -> None:
-    from moto.events.models import Rule
-    from moto.utilities.arns import parse_arn
-
-    send = Rule.send_to_targets
-
-    def send_to_targets(rule: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
-        functions = [t for t in rule.targets if parse_arn(t["Arn"]).service == "lambda"]
-        if functions and rule.event_pattern.matches_event(original_event):
-            for target in functions:
-                invoke_function(target["Arn"], original_event)
-        others = [t for t in rule.targets if t not in functions]
-        if others:
-            other_rule = copy.copy(rule)
-            other_rule.targets = others
-            send(other_rule, original_event, transform_input)
-
-    Rule.send_to_targets = send_to_targets
-
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-
-    terminated = BaseExecutionWorkerCommunication.terminated
-
-    def terminated_and_announced(communication: BaseExecutionWorkerCommunication) -> None:
-        terminated(communication)
-        try:
-            emit_execution_status_change(communication.execution)
-        except Exception:  # announcing must never break the execution's own ending
-            LOG.exception("execution status change of %s not emitted", communication.execution.exec_arn)
-
-    BaseExecutionWorkerCommunication.terminated = terminated_and_announced
 
 
 def invoke_function(arn: str, event: dict[str, Any]) -> None:

@@ -12,8 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from local_emulator.batch_runtime import signal_group
 from local_emulator.deploy import Stack, deploy
 from local_emulator.run import OrchestratorRun, RunResult
-from local_emulator.server import Emulator
-from tests.support.moto_server import free_port
+from local_emulator.server import Emulator, free_port
 from tests.support.paths import TEMPLATE, TEST_INPUTS
 
 # Small sleeps and heartbeats keep the suite fast; every wait below is bounded.

@@ -160,7 +160,7 @@ def test_a_stuck_job_is_detected_by_the_heartbeat_timeout_without_hanging(slow: 
         os.killpg(process.pid, signal.SIGKILL)
 
     [entry] = runner.result(description, 0).entries
-    assert (entry.status, entry.error) == ("FAILED", "States.HeartbeatTimeout")
+    assert (entry.status, entry.error) == ("FAILED", "Job.HeartbeatTimeout")
     assert detected_after < SLOW_HEARTBEAT_SECONDS + 5
 
 

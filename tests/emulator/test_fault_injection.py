@@ -186,12 +186,12 @@ def test_job_never_leaves_runnable(slow: Deployed):
         batch.update_compute_environment(computeEnvironment=environment, state="ENABLED")
 
     # The script never ran, so it never sent a heartbeat: the task's heartbeat bound ends the wait.
-    assert (entry.status, entry.error, entry.attempts) == ("FAILED", "States.HeartbeatTimeout", 0)
+    assert (entry.status, entry.error, entry.attempts) == ("FAILED", "Job.HeartbeatTimeout", 0)
     assert detected < SLOW_HEARTBEAT_SECONDS + 30
     assert job["status"] == "FAILED" and "child execution" in job["statusReason"] and job["attempts"] == []
     [_, audited] = wait_for_audit(slow, execution, lambda items: items[-1].get("jobStatus") == "FAILED")
-    assert (audited["status"], audited["error"], audited["attempts"]) == ("FAILED", "States.HeartbeatTimeout", 0)
-    record_fault("job never leaves RUNNABLE", "entry FAILED States.HeartbeatTimeout, job terminated", detected)
+    assert (audited["status"], audited["error"], audited["attempts"]) == ("FAILED", "Job.HeartbeatTimeout", 0)
+    record_fault("job never leaves RUNNABLE", "entry FAILED Job.HeartbeatTimeout, job terminated", detected)
 
 
 @pytest.mark.parametrize(("stack", "parent"), [("callback_only", "FAILED"), ("tolerant", "SUCCEEDED")])

@@ -10,9 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local_emulator.server import Emulator
+from local_emulator.server import Emulator, free_port
 from tests.support.batch_queue import fargate_queue
-from tests.support.moto_server import free_port
 
 ROLE_POLICY = json.dumps(
     {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -235,13 +234,3 @@ def test_retry_strategy_retries_only_what_its_rules_say(aws, queue):
     first, second = wait_stopped(aws, ids)
     assert len(first["attempts"]) == 3 and len(second["attempts"]) == 1
     assert [a["container"]["exitCode"] for a in first["attempts"]] == [4, 4, 4]
-
-
-def test_an_emulator_started_after_another_in_one_process_starts_empty():
-    # moto keeps its backends per process; pytest runs several modules, each with its emulator, per worker.
-    template = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
-    for _ in range(2):
-        with Emulator(port=free_port()) as emulator:
-            cloudformation = boto3.client("cloudformation", endpoint_url=emulator.endpoint_url)
-            assert cloudformation.describe_stacks()["Stacks"] == []
-            cloudformation.create_stack(StackName="same-name", TemplateBody=template)

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.moto_server import moto_server
+from local_emulator.server import Emulator, free_port
 from tests.support.paths import BATCH_SCRIPT
 from tests.support.waiting_tasks import WaitingTasks
 
@@ -23,8 +23,8 @@ HEARTBEAT_SECONDS = 8
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
+    with Emulator(port=free_port()) as emulator:
+        yield emulator.endpoint_url
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_emulator import engine_fixes
+from local_emulator import patches
 from tests.support.lambda_context import FakeLambdaContext
 from tests.support.waiting_tasks import WaitingTasks
 
@@ -14,8 +14,8 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "batch": {"use_
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    engine_fixes.apply_all()  # moto's Step Functions engine as the emulator runs it
-    with mock_aws(config=MOTO_CONFIG):
+    # moto's Step Functions engine (and DynamoDB) as the emulator runs them
+    with patches.applied({"stepfunctions", "dynamodb"}), mock_aws(config=MOTO_CONFIG):
         yield
 
 

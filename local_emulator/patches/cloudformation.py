@@ -1,37 +1,39 @@
-"""What moto's CloudFormation lacks to create this application's stack as AWS does.
+"""CloudFormation: what moto's CloudFormation lacks to create this application's stack as AWS does."""
 
-Each function below adds one resource type or corrects one, and says what moto does instead.
-They are applied with `install()`; the deploy tests fail without them.
-"""
-
-import functools
 import json
 import time
 from typing import Any
 
+from local_emulator.patches.registry import Patcher, patch
+
+MOTO = "5.2.5"
+RESOURCE_REFERENCE = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference"
+CUSTOM_RESOURCE_TIMEOUT_SECONDS = 3600  # CloudFormation's default ServiceTimeout
 IAM_BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
-CUSTOM_RESOURCE_TIMEOUT_SECONDS = 300
 
 
-@functools.cache  # patches moto once per process, however many emulators start
-def install() -> None:
-    from moto.cloudformation import parsing
+@patch(
+    service="cloudformation",
+    defect="custom resources are given a ResponseURL on host.docker.internal, unreachable without Docker",
+    aws="the ResponseURL is a pre-signed URL the function can reach",
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requests.html",
+    seen_in=MOTO,
+)
+def custom_resources_respond_on_loopback(patcher: Patcher, emulator: Any) -> None:
+    import moto.settings
 
-    state_machines_in_the_executing_backend()
-    lambda_environment_values_are_strings()
-    lambda_aliases()
-    lambda_version_refs_are_arns()
-    lambda_event_invoke_configs()
-    batch_compute_environment_uses_the_service_linked_role()
-    batch_job_definitions_as_the_api_stores_them()
-    custom_resources_complete_before_their_dependents()
-    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()
+    patcher.replace(moto.settings, "moto_server_host", lambda: "http://127.0.0.1")
 
 
-def state_machines_in_the_executing_backend() -> None:
-    """moto creates CloudFormation state machines in its non-executing backend, ignores
-    Definition, DefinitionS3Location and DefinitionSubstitutions, and has no GetAtt Arn."""
+@patch(
+    service="cloudformation",
+    defect="AWS::StepFunctions::StateMachine is created in moto's non-executing backend, ignoring Definition, "
+    "DefinitionS3Location and DefinitionSubstitutions, and has no GetAtt Arn",
+    aws="the state machine is created from its definition with every ${name} substituted; GetAtt Arn and Name work",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-stepfunctions-statemachine.html",
+    seen_in=MOTO,
+)
+def state_machines_in_the_executing_backend(patcher: Patcher, emulator: Any) -> None:
     from moto.s3.models import s3_backends
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.responses import get_backend
@@ -62,15 +64,23 @@ def state_machines_in_the_executing_backend() -> None:
         get_backend(account_id, region_name).delete_state_machine(resource_name)
 
     attribute = StateMachine.get_cfn_attribute
-    StateMachine.create_from_cloudformation_json = classmethod(create)
-    StateMachine.delete_from_cloudformation_json = classmethod(delete)
-    StateMachine.has_cfn_attr = classmethod(lambda cls, name: name in {"Arn", "Name", "StateMachineName"})
-    StateMachine.get_cfn_attribute = lambda self, name: self.arn if name == "Arn" else attribute(self, name)
+    patcher.replace(StateMachine, "create_from_cloudformation_json", classmethod(create))
+    patcher.replace(StateMachine, "delete_from_cloudformation_json", classmethod(delete))
+    patcher.replace(StateMachine, "has_cfn_attr", classmethod(lambda cls, name: name in {"Arn", "Name"}))
+    patcher.replace(
+        StateMachine, "get_cfn_attribute", lambda self, name: self.arn if name == "Arn" else attribute(self, name)
+    )
 
 
-def lambda_environment_values_are_strings() -> None:
-    """CloudFormation passes a Number parameter into a function's environment as a string;
-    moto keeps the number, which GetFunctionConfiguration then returns."""
+@patch(
+    service="cloudformation",
+    defect="a Number parameter passed into a function's environment stays a number, which "
+    "GetFunctionConfiguration then returns",
+    aws="environment variable values are strings",
+    reference=f"{RESOURCE_REFERENCE}/aws-properties-lambda-function-environment.html",
+    seen_in=MOTO,
+)
+def lambda_environment_values_are_strings(patcher: Patcher, emulator: Any) -> None:
     from moto.awslambda.models import LambdaFunction
 
     create = LambdaFunction.create_from_cloudformation_json.__func__
@@ -83,32 +93,74 @@ def lambda_environment_values_are_strings() -> None:
             cloudformation_json = {**cloudformation_json, "Properties": {**properties, "Environment": environment}}
         return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
-    LambdaFunction.create_from_cloudformation_json = classmethod(with_string_values)
+    patcher.replace(LambdaFunction, "create_from_cloudformation_json", classmethod(with_string_values))
 
 
-def lambda_aliases() -> None:
-    """moto has no AWS::Lambda::Alias resource (SAM's AutoPublishAlias creates one)."""
+class _AddedResource:
+    """A resource type moto's CloudFormation lacks. Deliberately not a CloudFormationModel subclass:
+    moto lists those subclasses to find resource types, and a subclass could not be removed again."""
+
+    logical_type = ""
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_resource_id = physical_id
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.logical_type
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attribute: str) -> bool:
+        return False
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name) -> None:
+        pass
+
+
+def _add_resource_types(patcher: Patcher, *added: type) -> None:
+    from moto.cloudformation import parsing
+
+    listed = parsing.get_model_list
+
+    def with_added() -> list[Any]:
+        return [*listed(), *added]
+
+    def forget_cached_maps() -> None:  # the maps moto builds from the list are cached
+        parsing.get_model_map.cache_clear()
+        parsing.get_name_type_map.cache_clear()
+
+    patcher.replace(parsing, "get_model_list", with_added)
+    forget_cached_maps()
+    patcher.call_on_undo(forget_cached_maps)
+
+
+@patch(
+    service="cloudformation",
+    defect="no AWS::Lambda::Alias resource (SAM's AutoPublishAlias creates one)",
+    aws="the alias is created; Ref and GetAtt Arn give its ARN",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-lambda-alias.html",
+    seen_in=MOTO,
+)
+def lambda_aliases(patcher: Patcher, emulator: Any) -> None:
     from moto.awslambda.models import get_backend
-    from moto.core.common_models import CloudFormationModel
 
-    class LambdaAliasResource(CloudFormationModel):
-        def __init__(self, arn: str) -> None:
-            self.arn = arn
-
-        @property
-        def physical_resource_id(self) -> str:
-            return self.arn
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::Lambda::Alias"
+    class LambdaAlias(_AddedResource):
+        logical_type = "AWS::Lambda::Alias"
 
         @classmethod
         def has_cfn_attr(cls, attribute: str) -> bool:
             return attribute == "Arn"
 
         def get_cfn_attribute(self, attribute_name: str) -> str:
-            return self.arn
+            return self.physical_resource_id
 
         @classmethod
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
@@ -119,9 +171,17 @@ def lambda_aliases() -> None:
             )
             return cls(alias.arn)
 
+    _add_resource_types(patcher, LambdaAlias)
 
-def lambda_version_refs_are_arns() -> None:
-    """moto's AWS::Lambda::Version answers Ref with its logical id instead of the version ARN."""
+
+@patch(
+    service="cloudformation",
+    defect="AWS::Lambda::Version answers Ref with its logical id instead of the version's ARN",
+    aws="Ref gives the version's ARN; GetAtt Version its number",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-lambda-version.html",
+    seen_in=MOTO,
+)
+def lambda_version_refs_are_arns(patcher: Patcher, emulator: Any) -> None:
     from moto.awslambda.models import LambdaVersion, get_backend
 
     def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
@@ -131,42 +191,45 @@ def lambda_version_refs_are_arns() -> None:
         version.arn = f"{published.function_arn.rsplit(':', 1)[0]}:{published.version}"
         return version
 
-    LambdaVersion.create_from_cloudformation_json = classmethod(create)
-    LambdaVersion.physical_resource_id = property(lambda self: self.arn)
-    LambdaVersion.has_cfn_attr = classmethod(lambda cls, name: name == "Version")
-    LambdaVersion.get_cfn_attribute = lambda self, name: self.version
+    patcher.replace(LambdaVersion, "create_from_cloudformation_json", classmethod(create))
+    patcher.replace(LambdaVersion, "physical_resource_id", property(lambda self: self.arn))
+    patcher.replace(LambdaVersion, "has_cfn_attr", classmethod(lambda cls, name: name == "Version"))
+    patcher.replace(LambdaVersion, "get_cfn_attribute", lambda self, name: self.version)
 
 
-def lambda_event_invoke_configs() -> None:
-    """moto has no AWS::Lambda::EventInvokeConfig resource: asynchronous retries would be unset."""
+@patch(
+    service="cloudformation",
+    defect="no AWS::Lambda::EventInvokeConfig resource: asynchronous retries and event age stay unset",
+    aws="the function's asynchronous invocation configuration is set",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-lambda-eventinvokeconfig.html",
+    seen_in=MOTO,
+)
+def lambda_event_invoke_configs(patcher: Patcher, emulator: Any) -> None:
     from moto.awslambda.models import get_backend
-    from moto.core.common_models import CloudFormationModel
 
-    class EventInvokeConfigResource(CloudFormationModel):
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        @property
-        def physical_resource_id(self) -> str:
-            return self.name
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::Lambda::EventInvokeConfig"
+    class EventInvokeConfig(_AddedResource):
+        logical_type = "AWS::Lambda::EventInvokeConfig"
 
         @classmethod
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
             properties = dict(cloudformation_json["Properties"])
             function_name = properties.pop("FunctionName")
             qualifier = properties.pop("Qualifier", None)
-            backend = get_backend(account_id, region_name)
             # Asynchronous invocations reach the unqualified function; the configuration applies to them.
-            backend.put_function_event_invoke_config(function_name, properties)
+            get_backend(account_id, region_name).put_function_event_invoke_config(function_name, properties)
             return cls(f"{function_name}:{qualifier}")
 
+    _add_resource_types(patcher, EventInvokeConfig)
 
-def batch_compute_environment_uses_the_service_linked_role() -> None:
-    """moto requires ServiceRole; AWS then uses Batch's service-linked role."""
+
+@patch(
+    service="cloudformation",
+    defect="AWS::Batch::ComputeEnvironment requires ServiceRole",
+    aws="without ServiceRole, Batch uses its service-linked role AWSServiceRoleForBatch (created if missing)",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-batch-computeenvironment.html",
+    seen_in=MOTO,
+)
+def batch_compute_environment_uses_the_service_linked_role(patcher: Patcher, emulator: Any) -> None:
     from moto.batch.models import ComputeEnvironment
     from moto.iam.models import iam_backends
 
@@ -184,13 +247,19 @@ def batch_compute_environment_uses_the_service_linked_role() -> None:
             cloudformation_json = {**cloudformation_json, "Properties": {**properties, "ServiceRole": role.arn}}
         return create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
-    ComputeEnvironment.create_from_cloudformation_json = classmethod(with_service_role)
+    patcher.replace(ComputeEnvironment, "create_from_cloudformation_json", classmethod(with_service_role))
 
 
-def batch_job_definitions_as_the_api_stores_them() -> None:
-    """moto's AWS::Batch::JobDefinition lower-cases only top-level keys (nested Environment,
-    ResourceRequirements, EvaluateOnExit stay PascalCase), drops Timeout, PlatformCapabilities
-    and PropagateTags. Here the properties take the RegisterJobDefinition request's shape."""
+@patch(
+    service="cloudformation",
+    defect="AWS::Batch::JobDefinition lower-cases only top-level keys (nested Environment, "
+    "ResourceRequirements, EvaluateOnExit stay PascalCase) and drops Timeout, PlatformCapabilities and "
+    "PropagateTags",
+    aws="the job definition is registered as RegisterJobDefinition would register it",
+    reference=f"{RESOURCE_REFERENCE}/aws-resource-batch-jobdefinition.html",
+    seen_in=MOTO,
+)
+def batch_job_definitions_as_the_api_stores_them(patcher: Patcher, emulator: Any) -> None:
     import botocore.session
     from moto.batch.models import JobDefinition, batch_backends
 
@@ -214,7 +283,7 @@ def batch_job_definitions_as_the_api_stores_them() -> None:
             propagate_tags=request.get("propagateTags", False),
         )
 
-    JobDefinition.create_from_cloudformation_json = classmethod(create)
+    patcher.replace(JobDefinition, "create_from_cloudformation_json", classmethod(create))
 
 
 def api_shaped(value: Any, shape: Any) -> Any:
@@ -240,10 +309,16 @@ def api_shaped(value: Any, shape: Any) -> Any:
     return value
 
 
-def custom_resources_complete_before_their_dependents() -> None:
-    """moto invokes a custom resource's function in the background and goes on creating the
-    resources that use its GetAtt values, which are then missing; a FAILED response is ignored
-    and the stack waits forever. Here creation waits for the response, and FAILED fails it."""
+@patch(
+    service="cloudformation",
+    defect="a custom resource's function is invoked in the background while the resources using its GetAtt "
+    "values are created without them; a FAILED response is ignored and the stack waits forever",
+    aws="dependents wait for the custom resource's response; FAILED fails the stack with the given reason "
+    "(here CreateStack itself fails with it: moto creates a stack's resources within the call)",
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html",
+    seen_in=MOTO,
+)
+def custom_resources_complete_before_their_dependents(patcher: Patcher, emulator: Any) -> None:
     from moto.cloudformation.custom_model import CustomModel
     from moto.cloudformation.exceptions import ValidationError
     from moto.cloudformation.responses import CloudFormationResponse
@@ -271,5 +346,5 @@ def custom_resources_complete_before_their_dependents() -> None:
             return 200, {"status": 200}, json.dumps("{}")
         return process(self)
 
-    CustomModel.create_from_cloudformation_json = classmethod(create_and_wait)
-    CloudFormationResponse.process_cfn_response = process_cfn_response
+    patcher.replace(CustomModel, "create_from_cloudformation_json", classmethod(create_and_wait))
+    patcher.replace(CloudFormationResponse, "process_cfn_response", process_cfn_response)

@@ -1,0 +1,1008 @@
+"""One probe per registered patch (local_emulator/patches): a scenario that is True when moto behaves
+as AWS does, run against a moto server on 127.0.0.1.
+
+Run as a script (`python -m tests.emulator.patch_probes RESULTS.json`) it starts a stock moto server, no patch
+applied, runs every probe against it and writes the results as JSON; tests/emulator/test_patches.py
+runs the same probes against the emulator and compares.
+"""
+
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from tests.support.batch_queue import fargate_queue
+from tests.support.waiting_tasks import WaitingTasks
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+LAMBDA_TRUST = {
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+}
+PROBES: dict[str, Callable[["Aws"], bool]] = {}
+
+
+@dataclass
+class Aws:
+    endpoint_url: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+
+def probe(patch_name: str) -> Callable[[Callable[[Aws], bool]], Callable[[Aws], bool]]:
+    def register(scenario: Callable[[Aws], bool]) -> Callable[[Aws], bool]:
+        PROBES[patch_name] = scenario
+        return scenario
+
+    return register
+
+
+def run_probe(name: str, aws: Aws) -> bool:
+    """The probe's verdict; a probe that raises found moto misbehaving."""
+    try:
+        return PROBES[name](aws) is True
+    except Exception:
+        return False
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def until(check: Callable[[], Any], seconds: float, step: float = 0.05) -> Any:
+    """CHECK's first truthy value within SECONDS, else None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
+# -- Step Functions helpers ---------------------------------------------------------------
+def create_machine(sfn: Any, definition: dict[str, Any]) -> str:
+    return sfn.create_state_machine(name=unique("m"), definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+
+
+def finished(sfn: Any, execution_arn: str, seconds: float = 15) -> dict[str, Any]:
+    def described() -> dict[str, Any] | None:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        return description if description["status"] != "RUNNING" else None
+
+    description = until(described, seconds)
+    if description is None:
+        raise TimeoutError(execution_arn)
+    return description
+
+
+def run_machine(sfn: Any, definition: dict[str, Any], payload: Any = None, seconds: float = 15) -> dict[str, Any]:
+    arn = create_machine(sfn, definition)
+    execution = sfn.start_execution(stateMachineArn=arn, name=unique("run"), input=json.dumps(payload or {}))
+    return finished(sfn, execution["executionArn"], seconds)
+
+
+def waiting_state(queue_url: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue_url, "MessageBody": {"token.$": "$$.Task.Token"}},
+        **fields,
+    }
+
+
+def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+
+
+# -- CloudFormation and Lambda helpers -----------------------------------------------------
+FUNCTION_ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST}}
+
+
+def create_stack(aws: Aws, resources: dict[str, Any], seconds: float = 20, **template: Any) -> dict[str, Any]:
+    """The stack once it left CREATE_IN_PROGRESS (its status says how; CREATE_FAILED with the reason
+    when CreateStack itself refused it). A function resource `Fn` gets its role `FnRole`."""
+    cloudformation = aws.client("cloudformation")
+    if "Fn" in resources:
+        resources = {"FnRole": FUNCTION_ROLE, **resources}
+    name = unique("stack")
+    try:
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps({"Resources": resources, **template}))
+    except cloudformation.exceptions.ClientError as error:
+        return {"StackStatus": "CREATE_FAILED", "StackName": name, "Reason": error.response["Error"]["Message"]}
+
+    def settled() -> dict[str, Any] | None:
+        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        return stack if stack["StackStatus"] != "CREATE_IN_PROGRESS" else None
+
+    return until(settled, seconds) or {"StackStatus": "CREATE_IN_PROGRESS", "StackName": name}
+
+
+def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def function_zip(code: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", code)
+    return buffer.getvalue()
+
+
+ECHO = "def handler(event, context):\n    return {'echo': event}\n"
+
+
+def lambda_role(aws: Aws) -> str:
+    """A role Lambda can assume (moto checks that it exists)."""
+    return aws.client("iam").create_role(RoleName=unique("role"), AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST))[
+        "Role"
+    ]["Arn"]
+
+
+def create_function(aws: Aws, code: str = ECHO, **extra: Any) -> str:
+    name = unique("fn")
+    aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=lambda_role(aws),
+        Handler="app.handler",
+        Code={"ZipFile": function_zip(code)},
+        **extra,
+    )
+    return name
+
+
+def function_resource(code: str = ECHO, **properties: Any) -> dict[str, Any]:
+    """A function and the role it runs with, as template resources (Fn and FnRole)."""
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.13",
+            "Role": {"Fn::GetAtt": ["FnRole", "Arn"]},
+            "Handler": "app.handler",
+            "Code": {"ZipFile": code},
+            **properties,
+        },
+    }
+
+
+@contextmanager
+def lambda_invocations() -> Iterator[list[dict[str, Any]]]:
+    """Every event given to LambdaFunction.invoke meanwhile, which then returns an empty payload
+    instead of running anything (so that no Docker and no runtime is needed)."""
+    from moto.awslambda.models import LambdaFunction
+
+    seen: list[dict[str, Any]] = []
+    real = LambdaFunction.__dict__["invoke"]
+
+    def spy(function: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        seen.append(json.loads(body))
+        return b"{}"
+
+    LambdaFunction.invoke = spy
+    try:
+        yield seen
+    finally:
+        LambdaFunction.invoke = real
+
+
+def respond_to_custom_resource(event: dict[str, Any], status: str, data: dict[str, str] | None = None) -> None:
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": f"the probe answered {status}",
+            "PhysicalResourceId": event["LogicalResourceId"],
+            "StackId": event["StackId"],
+            "RequestId": event["RequestId"],
+            "LogicalResourceId": event["LogicalResourceId"],
+            "Data": data or {},
+        }
+    ).encode()
+    # As cfn-response sends it: an empty content type, so that the body is not read as a form.
+    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": ""})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+# -- Batch helpers -------------------------------------------------------------------------
+def job_definition(aws: Aws, command: list[str], **extra: Any) -> str:
+    return aws.client("batch").register_job_definition(
+        jobDefinitionName=unique("def"),
+        type="container",
+        platformCapabilities=["FARGATE"],
+        containerProperties={
+            "image": "local",
+            "command": command,
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
+            "environment": [{"name": "GREETING", "value": "hi"}],
+        },
+        **extra,
+    )["jobDefinitionArn"]
+
+
+def job_queue(aws: Aws) -> str:
+    return fargate_queue(aws.client("ec2"), aws.client("iam"), aws.client("batch"), unique("queue"), max_vcpus=4)
+
+
+def stopped_job(aws: Aws, job_id: str, seconds: float = 15) -> dict[str, Any] | None:
+    batch = aws.client("batch")
+
+    def described() -> dict[str, Any] | None:
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        return job if job["status"] in ("SUCCEEDED", "FAILED") else None
+
+    return until(described, seconds, step=0.1)
+
+
+# == Step Functions ========================================================================
+@probe("send_task_failure_keeps_cause")
+def failure_cause_arrives(aws: Aws) -> bool:
+    tasks = WaitingTasks(aws.client("stepfunctions"), aws.client("sqs"))
+    task = tasks.start()
+    aws.client("stepfunctions").send_task_failure(taskToken=task.token, error="E", cause="the cause")
+    return tasks.outcome(task).get("cause") == "the cause"
+
+
+@probe("service_integrations_use_api_member_names")
+def nested_sync2_execution_runs(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    child = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}})
+    parent = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": child, "Input": {"a": 1}},
+                "TimeoutSeconds": 10,
+                "End": True,
+            }
+        },
+    }
+    described = run_machine(sfn, parent)
+    return described["status"] == "SUCCEEDED" and json.loads(described["output"])["Output"] == {"ok": 1}
+
+
+@probe("unnamed_executions_get_unique_names")
+def unnamed_executions_differ(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}})
+    first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    return first != second
+
+
+@probe("describe_execution_always_encodes_output")
+def string_output_is_json(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    described = run_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "hello", "End": True}}})
+    return described.get("output") == '"hello"'
+
+
+@probe("states_errors_keep_their_names")
+def timeout_inside_map_keeps_its_name(aws: Aws) -> bool:
+    sfn, sqs = aws.client("stepfunctions"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    definition = {
+        "StartAt": "Map",
+        "States": {
+            "Map": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Wait",
+                    "States": {"Wait": {**waiting_state(queue, TimeoutSeconds=1), "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    return run_machine(sfn, definition, {"items": [1]}).get("error") == "States.Timeout"
+
+
+@probe("heartbeat_expiry_is_matched_by_its_name")
+def heartbeat_expiry_caught_by_its_name(aws: Aws) -> bool:
+    sfn, sqs = aws.client("stepfunctions"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    waiting = waiting_state(
+        queue,
+        TimeoutSeconds=20,
+        HeartbeatSeconds=1,
+        Catch=[{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Caught"}],
+        End=True,
+    )
+    definition = {"StartAt": "Wait", "States": {"Wait": waiting, "Caught": {"Type": "Pass", "End": True}}}
+    described = run_machine(sfn, definition)
+    timed_out = [
+        e["taskTimedOutEventDetails"] for e in history(sfn, described["executionArn"]) if e["type"] == "TaskTimedOut"
+    ]
+    return (
+        described["status"] == "SUCCEEDED"
+        and json.loads(described["output"])["Error"] == "States.Timeout"
+        and [t["error"] for t in timed_out] == ["States.Timeout"]
+        and "cause" not in timed_out[0]
+    )
+
+
+@probe("terminal_errors_escape_states_all")
+def runtime_and_data_limit_errors_are_not_caught_by_states_all(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    table = big_item_table(aws)
+    catch_all = [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]
+    missing_path = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:getItem",
+        "Parameters": {"TableName": table, "Key": {"k": {"S.$": "$.no.such.path"}}},
+        "Catch": catch_all,
+        "End": True,
+    }
+    too_large = get_big_item(table, Catch=catch_all, End=True)
+    outcomes = [
+        run_machine(sfn, {"StartAt": "Task", "States": {"Task": task, "Caught": {"Type": "Pass", "End": True}}})
+        for task in (missing_path, too_large)
+    ]
+    return [(o["status"], o.get("error")) for o in outcomes] == [
+        ("FAILED", "States.Runtime"),
+        ("FAILED", "States.DataLimitExceeded"),
+    ]
+
+
+def big_item_table(aws: Aws) -> str:
+    """A table holding an item of 300,000 bytes: more than a state may carry."""
+    dynamodb = aws.client("dynamodb")
+    table = unique("big")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "big"}, "data": {"S": "x" * 300_000}})
+    return table
+
+
+def get_big_item(table: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:getItem",
+        "Parameters": {"TableName": table, "Key": {"k": {"S": "big"}}},
+        **fields,
+    }
+
+
+@probe("integration_failures_keep_their_states_errors")
+def oversized_result_is_a_data_limit_error(aws: Aws) -> bool:
+    definition = {"StartAt": "Get", "States": {"Get": get_big_item(big_item_table(aws), End=True)}}
+    described = run_machine(aws.client("stepfunctions"), definition)
+    return (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded")
+
+
+def events_after(sfn: Any, execution_arn: str, seconds: float) -> list[str]:
+    """The execution's event types once SECONDS have passed since it ended."""
+    finished(sfn, execution_arn)
+    time.sleep(seconds)  # events recorded after the end would show up meanwhile
+    return [e["type"] for e in history(sfn, execution_arn)]
+
+
+@probe("stopped_states_end_quietly")
+def a_stopped_callback_task_records_nothing_more(aws: Aws) -> bool:
+    sfn, sqs = aws.client("stepfunctions"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    machine = create_machine(
+        sfn, {"StartAt": "Wait", "States": {"Wait": {**waiting_state(queue, TimeoutSeconds=2), "End": True}}}
+    )
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    until(lambda: sqs.receive_message(QueueUrl=queue).get("Messages"), 5)  # the task waits
+    sfn.stop_execution(executionArn=execution, error="Probe", cause="stopped by the probe")
+    types = events_after(sfn, execution, seconds=3)  # past the task's own timeout
+    return types[-1] == "ExecutionAborted" and "TaskTimedOut" not in types and "TaskFailed" not in types
+
+
+@probe("failed_map_iteration_aborts_its_siblings")
+def failing_iteration_aborts_the_others(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    processor = {
+        "StartAt": "Which",
+        "States": {
+            "Which": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$", "NumericEquals": 0, "Next": "Pause"}],
+                "Default": "Long wait",
+            },
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Boom"},
+            "Boom": {"Type": "Fail", "Error": "Probe.Boom"},
+            "Long wait": {"Type": "Wait", "Seconds": 20, "End": True},
+        },
+    }
+    definition = {"StartAt": "Map", "States": {"Map": {"Type": "Map", "ItemProcessor": processor, "End": True}}}
+    machine = create_machine(sfn, definition)
+    execution = sfn.start_execution(stateMachineArn=machine, input="[0, 1]")["executionArn"]
+    described = finished(sfn, execution, seconds=15)
+    types = events_after(sfn, execution, seconds=1)
+    tail = types[types.index("MapIterationFailed") :]
+    return described.get("error") == "Probe.Boom" and tail == [
+        "MapIterationFailed",
+        "WaitStateAborted",
+        "MapIterationAborted",
+        "MapStateFailed",
+        "ExecutionFailed",
+    ]
+
+
+@probe("aborted_sync_tasks_stop_their_work")
+def stopping_a_parent_stops_its_sync_child(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    child = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    parent = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": child, "Input": {}},
+                "TimeoutSeconds": 60,
+                "End": True,
+            }
+        },
+    }
+    execution = sfn.start_execution(stateMachineArn=create_machine(sfn, parent), input="{}")["executionArn"]
+    running = until(lambda: sfn.list_executions(stateMachineArn=child)["executions"], 10)
+    if not running:
+        return False
+    sfn.stop_execution(executionArn=execution)
+    child_arn = running[0]["executionArn"]
+    return until(lambda: sfn.describe_execution(executionArn=child_arn)["status"] == "ABORTED", 10) is True
+
+
+@probe("jsonpath_expressions_are_parsed_once")
+def jsonpath_parsed_once(aws: Aws) -> bool:
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+    from jsonpath_ng.ext.parser import ExtendedJsonPathParser
+
+    calls = []
+    real = ExtendedJsonPathParser.parse
+
+    def counting(self: Any, path: str) -> Any:
+        calls.append(path)
+        return real(self, path)
+
+    path = f"$.probe{uuid.uuid4().hex}"
+    ExtendedJsonPathParser.parse = counting
+    try:
+        for _ in range(3):
+            json_path.extract_json(path, {path[2:]: 1})
+    finally:
+        ExtendedJsonPathParser.parse = real
+    return len(calls) == 1
+
+
+@probe("early_callbacks_are_not_missed")
+def callback_before_the_wait_is_seen(aws: Aws) -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcomeSuccess
+
+    class RunningEnvironment:
+        def is_running(self) -> bool:
+            return True
+
+    endpoint = CallbackEndpoint("token")
+    endpoint.notify(CallbackOutcomeSuccess(callback_id="token", output="{}"))  # before the heartbeat is set up
+    heartbeat = endpoint.setup_heartbeat_endpoint(heartbeat_seconds=1)
+    outcome = StateTaskServiceCallback._wait_for_task_token_heartbeat(None, RunningEnvironment(), endpoint, heartbeat)
+    return isinstance(outcome, CallbackOutcomeSuccess)
+
+
+@probe("lambda_invoke_keeps_invocation_type")
+def lambda_invocation_type_reaches_lambda(aws: Aws) -> bool:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    sent: list[dict[str, Any]] = []
+    real = lambda_eval_utils._invoke_lambda_function
+
+    def spy(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        sent.append(parameters)
+        return {"StatusCode": 202, "Payload": ""}
+
+    lambda_eval_utils._invoke_lambda_function = spy
+    try:
+        definition = {
+            "StartAt": "Invoke",
+            "States": {
+                "Invoke": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": "f", "InvocationType": "Event", "Payload": {}},
+                    "End": True,
+                }
+            },
+        }
+        run_machine(aws.client("stepfunctions"), definition)
+    finally:
+        lambda_eval_utils._invoke_lambda_function = real
+    return bool(sent) and sent[0].get("InvocationType") == "Event"
+
+
+@probe("callbacks_skip_executions_still_starting")
+def callback_during_a_start_is_answered(aws: Aws) -> bool:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    sfn = aws.client("stepfunctions")
+    arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    machine = stepfunctions_parser_backends["123456789012"]["us-east-1"].describe_state_machine(arn)
+    # Listed, as moto lists a new execution before setting its status, then before starting its worker.
+    for status in (None, ExecutionStatus.RUNNING):
+        starting = Execution.__new__(Execution)
+        starting.exec_worker, starting.exec_status = None, status
+        machine.executions.append(starting)
+        try:
+            sfn.send_task_success(taskToken="unknown", output="{}")
+        except sfn.exceptions.InvalidToken:
+            pass
+        except Exception:
+            return False
+        finally:
+            machine.executions.remove(starting)
+    return True
+
+
+@probe("filter_paths_without_match_are_empty_lists")
+def empty_filter_gives_an_empty_list(aws: Aws) -> bool:
+    definition = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Parameters": {"failed.$": "States.ArrayLength($.items[?(@.status == 'FAILED')])"},
+                "End": True,
+            }
+        },
+    }
+    described = run_machine(aws.client("stepfunctions"), definition, {"items": [{"status": "SUCCEEDED"}]})
+    return described["status"] == "SUCCEEDED" and json.loads(described["output"]) == {"failed": 0}
+
+
+@probe("start_execution_refuses_oversized_input")
+def oversized_input_is_refused(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    try:
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"data": "x" * 262144}))
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] == "ValidationException"
+    return False
+
+
+@probe("callbacks_of_completed_tasks_are_refused")
+def second_callback_is_refused(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    tasks = WaitingTasks(sfn, aws.client("sqs"))
+    task = tasks.start()
+    sfn.send_task_success(taskToken=task.token, output="{}")
+    tasks.outcome(task)
+    try:
+        sfn.send_task_failure(taskToken=task.token, error="Late", cause="a duplicate")
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] in {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+    return False
+
+
+@probe("engine_api_errors_have_their_codes")
+def invalid_definition_is_named(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    try:
+        create_machine(sfn, {"StartAt": "Missing", "States": {}})
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] == "InvalidDefinition"
+    return False
+
+
+@probe("execution_start_time_is_an_iso_string")
+def start_time_is_iso_8601(aws: Aws) -> bool:
+    pass_state = {"Type": "Pass", "Parameters": {"started.$": "$$.Execution.StartTime"}, "End": True}
+    described = run_machine(aws.client("stepfunctions"), {"StartAt": "P", "States": {"P": pass_state}})
+    if described["status"] != "SUCCEEDED":
+        return False
+    started = json.loads(described["output"])["started"]
+    return isinstance(started, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", started) is not None
+
+
+# == DynamoDB ==============================================================================
+@probe("dynamodb_writes_are_serialised")
+def concurrent_updates_of_a_new_item_both_land(aws: Aws) -> bool:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    dynamodb = aws.client("dynamodb")
+    table = unique("audit")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"k": {"S": "new"}}
+
+    def update(attribute: str) -> None:
+        dynamodb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression=f"SET {attribute} = :v",
+            ExpressionAttributeValues={":v": {"S": "x"}},
+        )
+
+    # The first update pauses inside the backend, between reading the (absent) item and writing
+    # it, while the second runs; serialised, the second waits for the first instead, and the pause
+    # ends at its bound. (The response layer reads the item too: that read must not pause.)
+    paused, second_done, inside = threading.Event(), threading.Event(), threading.local()
+    backend_update, read = DynamoDBBackend.update_item, Table.get_item
+
+    def update_in_backend(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        inside.backend = True
+        try:
+            return backend_update(backend, *args, **kwargs)
+        finally:
+            inside.backend = False
+
+    def pausing_read(table: Any, *args: Any, **kwargs: Any) -> Any:
+        item = read(table, *args, **kwargs)
+        if getattr(inside, "backend", False) and inside_first.is_set() and not paused.is_set():
+            paused.set()
+            second_done.wait(timeout=1)
+        return item
+
+    # The server answers each request in a thread of its own: the first request is the one made
+    # while `inside_first` is set, and only its thread pauses.
+    inside_first = threading.Event()
+    DynamoDBBackend.update_item, Table.get_item = update_in_backend, pausing_read
+    try:
+        inside_first.set()
+        first = threading.Thread(target=update, args=("a",))
+        first.start()
+        paused.wait(timeout=5)
+        inside_first.clear()
+        update("b")
+        second_done.set()
+        first.join(timeout=10)
+    finally:
+        DynamoDBBackend.update_item, Table.get_item = backend_update, read
+    item = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    return "a" in item and "b" in item
+
+
+# == CloudFormation ========================================================================
+@probe("custom_resources_respond_on_loopback")
+def custom_resource_response_url_is_reachable(aws: Aws) -> bool:
+    with lambda_invocations() as seen:
+        create_stack(
+            aws,
+            {
+                "Fn": function_resource(),
+                "Custom": {"Type": "Custom::Probe", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+            },
+            seconds=5,
+        )
+        event = until(lambda: seen and seen[0], 5)
+    return bool(event) and event["ResponseURL"].startswith("http://127.0.0.1:")
+
+
+@probe("state_machines_in_the_executing_backend")
+def state_machine_from_its_substituted_definition(aws: Aws) -> bool:
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"value": "${Value}"}, "End": True}}}
+    stack = create_stack(
+        aws,
+        {
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "Definition": definition,
+                    "DefinitionSubstitutions": {"Value": "substituted"},
+                    "RoleArn": ROLE,
+                },
+            }
+        },
+        Outputs={"Arn": {"Value": {"Fn::GetAtt": ["Machine", "Arn"]}}},
+    )
+    arn = stack_outputs(stack).get("Arn")
+    if not arn:
+        return False
+    sfn = aws.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    return json.loads(finished(sfn, execution).get("output", "{}")) == {"value": "substituted"}
+
+
+@probe("lambda_environment_values_are_strings")
+def number_parameter_in_environment_is_a_string(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {"Fn": function_resource(Environment={"Variables": {"LIMIT": {"Ref": "Limit"}}})},
+        Parameters={"Limit": {"Type": "Number", "Default": 7}},
+        Outputs={"Name": {"Value": {"Ref": "Fn"}}},
+    )
+    name = stack_outputs(stack)["Name"]
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=name)
+    return configuration["Environment"]["Variables"]["LIMIT"] == "7"
+
+
+@probe("lambda_aliases")
+def alias_is_created(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {
+            "Fn": function_resource(),
+            "Version": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+            "Alias": {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "FunctionVersion": {"Fn::GetAtt": ["Version", "Version"]},
+                    "Name": "live",
+                },
+            },
+        },
+        Outputs={"Alias": {"Value": {"Ref": "Alias"}}, "Name": {"Value": {"Ref": "Fn"}}},
+    )
+    outputs = stack_outputs(stack)
+    aliases = aws.client("lambda").list_aliases(FunctionName=outputs["Name"])["Aliases"]
+    return [a["Name"] for a in aliases] == ["live"] and outputs.get("Alias", "").endswith(":live")
+
+
+@probe("lambda_version_refs_are_arns")
+def version_ref_is_an_arn(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {
+            "Fn": function_resource(),
+            "Version": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+        },
+        Outputs={"Version": {"Value": {"Ref": "Version"}}},
+    )
+    return (
+        re.fullmatch(r"arn:aws:lambda:us-east-1:\d{12}:function:[^:]+:1", stack_outputs(stack)["Version"]) is not None
+    )
+
+
+@probe("lambda_event_invoke_configs")
+def event_invoke_config_is_set(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {
+            "Fn": function_resource(),
+            "Config": {
+                "Type": "AWS::Lambda::EventInvokeConfig",
+                "Properties": {"FunctionName": {"Ref": "Fn"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": 1},
+            },
+        },
+        Outputs={"Name": {"Value": {"Ref": "Fn"}}},
+    )
+    name = stack_outputs(stack)["Name"]
+    return aws.client("lambda").get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"] == 1
+
+
+def network(aws: Aws) -> tuple[str, str, str]:
+    """The default VPC, one of its subnets and a new security group of it."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    group = ec2.create_security_group(GroupName=unique("sg"), Description="probe", VpcId=vpc)["GroupId"]
+    return vpc, subnet, group
+
+
+@probe("batch_compute_environment_uses_the_service_linked_role")
+def compute_environment_without_service_role(aws: Aws) -> bool:
+    _, subnet, group = network(aws)
+    stack = create_stack(
+        aws,
+        {
+            "Environment": {
+                "Type": "AWS::Batch::ComputeEnvironment",
+                "Properties": {
+                    "Type": "MANAGED",
+                    "ComputeResources": {
+                        "Type": "FARGATE",
+                        "MaxvCpus": 4,
+                        "Subnets": [subnet],
+                        "SecurityGroupIds": [group],
+                    },
+                },
+            }
+        },
+    )
+    return stack["StackStatus"] == "CREATE_COMPLETE"
+
+
+@probe("batch_job_definitions_as_the_api_stores_them")
+def job_definition_keeps_nested_properties(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {
+            "Definition": {
+                "Type": "AWS::Batch::JobDefinition",
+                "Properties": {
+                    "Type": "container",
+                    "PlatformCapabilities": ["FARGATE"],
+                    "Timeout": {"AttemptDurationSeconds": 120},
+                    "ContainerProperties": {
+                        "Image": "local",
+                        "Command": ["true"],
+                        "Environment": [{"Name": "A", "Value": "1"}],
+                        "ResourceRequirements": [{"Type": "VCPU", "Value": "0.25"}, {"Type": "MEMORY", "Value": "512"}],
+                    },
+                },
+            }
+        },
+        Outputs={"Arn": {"Value": {"Ref": "Definition"}}},
+    )
+    arn = stack_outputs(stack)["Arn"]
+    [definition] = aws.client("batch").describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
+    return (
+        definition.get("timeout") == {"attemptDurationSeconds": 120}
+        and definition.get("platformCapabilities") == ["FARGATE"]
+        and definition["containerProperties"].get("environment") == [{"name": "A", "value": "1"}]
+    )
+
+
+@probe("custom_resources_complete_before_their_dependents")
+def failed_custom_resource_fails_the_stack(aws: Aws) -> bool:
+    resources = {
+        "Fn": function_resource(),
+        "Custom": {"Type": "Custom::Probe", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+    }
+    with lambda_invocations() as seen:
+        answered: list[bool] = []
+
+        def answer() -> None:
+            event = until(lambda: seen and seen[0], 10)
+            if event:
+                respond_to_custom_resource(event, "FAILED")
+                answered.append(True)
+
+        # The response must reach the server while the stack is being created: answer from a thread.
+        responder = threading.Thread(target=answer, daemon=True)
+        responder.start()
+        stack = create_stack(aws, resources, seconds=15)
+        responder.join(timeout=15)
+    failed = stack["StackStatus"] in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+    return bool(answered) and failed and "the probe answered FAILED" in stack.get("Reason", "the probe answered FAILED")
+
+
+# == EventBridge ===========================================================================
+@probe("eventbridge_rules_invoke_lambda_targets")
+def rule_invokes_its_lambda_target(aws: Aws) -> bool:
+    events = aws.client("events")
+    name = create_function(aws)
+    arn = aws.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    rule = unique("rule")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["probe"]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": arn}])
+    with lambda_invocations() as seen:
+        events.put_events(Entries=[{"Source": "probe", "DetailType": "Probe", "Detail": json.dumps({"rule": rule})}])
+        delivered = until(lambda: [e for e in seen if e.get("detail", {}).get("rule") == rule], 5)
+    return bool(delivered)
+
+
+@probe("executions_announce_their_end")
+def execution_end_reaches_the_event_bus(aws: Aws) -> bool:
+    events, sqs, sfn = aws.client("events"), aws.client("sqs"), aws.client("stepfunctions")
+    queue = sqs.create_queue(QueueName=unique("events"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    machine = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    rule = unique("rule")
+    pattern = {"source": ["aws.states"], "detail": {"stateMachineArn": [machine]}}
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    finished(sfn, execution)
+    messages = until(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages"), 5)
+    return bool(messages) and json.loads(messages[0]["Body"])["detail"]["executionArn"] == execution
+
+
+# == Lambda ================================================================================
+@probe("lambda_functions_run_in_worker_processes")
+def handler_runs_and_returns_its_result(aws: Aws) -> bool:
+    name = create_function(aws, Timeout=10)
+    response = aws.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"a": 1}))
+    return json.loads(response["Payload"].read()) == {"echo": {"a": 1}} and "FunctionError" not in response
+
+
+# == Batch =================================================================================
+@probe("batch_jobs_run_as_host_processes")
+def job_runs_its_command(aws: Aws) -> bool:
+    definition = job_definition(aws, ["sh", "-c", 'test "$GREETING" = hi && test "$1" = there', "job", "Ref::word"])
+    job_id = aws.client("batch").submit_job(
+        jobName="probe", jobQueue=job_queue(aws), jobDefinition=definition, parameters={"word": "there"}
+    )["jobId"]
+    job = stopped_job(aws, job_id)
+    return job is not None and job["status"] == "SUCCEEDED"
+
+
+@probe("batch_job_environment_is_listed_once")
+def environment_listed_once(aws: Aws) -> bool:
+    batch = aws.client("batch")
+    job_id = batch.submit_job(
+        jobName="probe",
+        jobQueue=job_queue(aws),
+        jobDefinition=job_definition(aws, ["true"]),
+        containerOverrides={"environment": [{"name": "EXTRA", "value": "1"}]},
+    )["jobId"]
+    for _ in range(3):
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    names = [e["name"] for e in job["container"]["environment"]]
+    return sorted(names) == sorted(set(names)) and {"GREETING", "EXTRA", "AWS_BATCH_JOB_ID"} <= set(names)
+
+
+@probe("describe_jobs_reports_exit_code_and_reason")
+def stopped_job_shows_its_exit_code(aws: Aws) -> bool:
+    job_id = aws.client("batch").submit_job(
+        jobName="probe", jobQueue=job_queue(aws), jobDefinition=job_definition(aws, ["sh", "-c", "exit 3"])
+    )["jobId"]
+    job = stopped_job(aws, job_id)
+    return job is not None and job["container"].get("exitCode") == 3
+
+
+@probe("array_job_fails_when_a_child_failed")
+def array_parent_fails_with_its_child(aws: Aws) -> bool:
+    batch = aws.client("batch")
+    definition = job_definition(aws, ["sh", "-c", 'test "$AWS_BATCH_JOB_ARRAY_INDEX" != 1'])
+    parent = batch.submit_job(
+        jobName="probe", jobQueue=job_queue(aws), jobDefinition=definition, arrayProperties={"size": 2}
+    )["jobId"]
+    children = [stopped_job(aws, f"{parent}:{index}") for index in range(2)]
+    if None in children or [c["status"] for c in children] != ["SUCCEEDED", "FAILED"]:
+        return False
+    return batch.describe_jobs(jobs=[parent])["jobs"][0]["status"] == "FAILED"
+
+
+def main(results_file: str) -> None:
+    """Every probe against stock moto (a moto server in this process, no patch applied), into
+    RESULTS_FILE as JSON (moto prints to stdout on its own)."""
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    from local_emulator.server import free_port
+
+    port = free_port()
+    os.environ.update(
+        {
+            "MOTO_PORT": str(port),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+    )
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        aws = Aws(f"http://127.0.0.1:{port}")
+        results = {name: run_probe(name, aws) for name in PROBES}
+    finally:
+        server.stop()
+    with open(results_file, "w") as out:
+        json.dump(results, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

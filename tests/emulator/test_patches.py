@@ -1,0 +1,58 @@
+"""Every patch of moto is registered with its defect and its reference, is needed (its probe fails on
+stock moto), works (its probe passes in the emulator), and is undone when the emulator stops.
+
+When an upstream moto release fixes a defect, test_each_patch_is_still_needed fails and names the
+patch to delete from local_emulator/patches/.
+"""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from local_emulator import patches
+from local_emulator.server import Emulator, free_port
+from tests.emulator.patch_probes import PROBES, Aws, run_probe
+from tests.support.paths import ROOT
+
+NAMES = [registered.name for registered in patches.PATCHES]
+
+
+@pytest.fixture(scope="module")
+def stock_moto(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bool]:
+    """The probes in a fresh interpreter where no patch is applied."""
+    results = tmp_path_factory.mktemp("stock") / "probes.json"
+    command = [sys.executable, "-m", "tests.emulator.patch_probes", str(results)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(results.read_text())
+
+
+@pytest.fixture(scope="module")
+def emulated() -> Iterator[Aws]:
+    with Emulator(port=free_port()) as emulator:
+        yield Aws(emulator.endpoint_url)
+
+
+def test_every_patch_has_a_probe_and_every_probe_a_patch():
+    assert sorted(NAMES) == sorted(PROBES)
+    assert len(set(NAMES)) == len(NAMES)
+
+
+@pytest.mark.parametrize("registered", patches.PATCHES, ids=lambda p: p.name)
+def test_each_patch_says_what_it_fixes_and_where_aws_says_so(registered: patches.Patch):
+    assert registered.defect and registered.aws and registered.reference
+    assert registered.seen_in[:1].isdigit(), "a literal moto version, not the installed one"
+    assert registered.upstream is None or registered.upstream.startswith("https://github.com/")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_patch_is_still_needed(name: str, stock_moto: dict[str, bool]):
+    assert stock_moto[name] is False, f"stock moto now passes the probe of {name}: delete the patch"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_patch_works(name: str, emulated: Aws):
+    assert run_probe(name, emulated) is True
