@@ -10,6 +10,7 @@ group (SIGTERM, then SIGKILL after the grace period), and the retry strategy is 
 
 import contextlib
 import fnmatch
+import json
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ from moto.core.utils import unix_time_millis
 
 LOG = logging.getLogger(__name__)
 KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
+MAX_CONTAINER_OVERRIDES_CHARACTERS = 8192  # ECS RunTask: "8192 characters ... includes the JSON formatting"
 POLL_SECONDS = 0.05
 # On AWS, jobs run on their own Fargate capacity and never slow Step Functions or Lambda; here
 # they share the machine's CPUs, so they run at the lowest priority: many busy jobs cannot
@@ -80,6 +82,11 @@ class BatchRuntime:
         self.on_change(job)
 
     def _run_attempts(self, job: Any) -> None:
+        if container_overrides_length(job) > MAX_CONTAINER_OVERRIDES_CHARACTERS:
+            # ECS refuses to start the task; Batch fails the job with ECS's words, without an attempt.
+            job.job_stopped_reason = f"Container Overrides length must be at most {MAX_CONTAINER_OVERRIDES_CHARACTERS}"
+            job._mark_stopped(success=False)
+            return
         retry = job.job_definition.retry_strategy or {}
         attempts = int(retry.get("attempts", 1))
         for attempt in range(1, attempts + 1):
@@ -170,19 +177,10 @@ class BatchRuntime:
             "AWS_REGION": self.region,
         }
         env.update({e["name"]: e["value"] for e in job._get_container_property("environment", [])})
+        env.update(batch_variables(job, attempt))
         env.update(
-            {
-                "AWS_BATCH_JOB_ID": job.job_id,
-                "AWS_BATCH_JOB_ATTEMPT": str(attempt),
-                "AWS_BATCH_JQ_NAME": job.job_queue.name,
-                "AWS_BATCH_CE_NAME": _compute_environment(job).name,
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-            }
+            {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
         )
-        if "index" in (job.array_properties or {}):
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_properties["index"])
         return env
 
     @staticmethod
@@ -201,6 +199,30 @@ class BatchRuntime:
         now = int(unix_time_millis())
         events = [{"timestamp": now, "message": line} for line in output.splitlines() or [""]]
         logs.put_log_events(group, job.log_stream_name, events)
+
+
+def batch_variables(job: Any, attempt: int) -> dict[str, str]:
+    """The AWS_BATCH_* variables Batch gives each attempt of a job."""
+    variables = {
+        "AWS_BATCH_JOB_ID": job.job_id,
+        "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+        "AWS_BATCH_JQ_NAME": job.job_queue.name,
+        "AWS_BATCH_CE_NAME": _compute_environment(job).name,
+    }
+    if "index" in (job.array_properties or {}):
+        variables["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_properties["index"])
+    return variables
+
+
+def container_overrides_length(job: Any) -> int:
+    """The characters of the container overrides Batch sends to ECS when the job starts on Fargate: the
+    command with every Ref:: replaced, and the environment the job adds (its own overrides and Batch's
+    variables), as JSON, punctuation and escaping included. ECS caps them at 8,192."""
+    overridden = [{"name": e["name"], "value": e["value"]} for e in job.container_overrides.get("environment", [])]
+    overridden += [{"name": name, "value": value} for name, value in batch_variables(job, 1).items()]
+    command = substitute_parameters(job._get_container_property("command", []), job.parameters)
+    overrides = {"containerOverrides": [{"name": "default", "command": command, "environment": overridden}]}
+    return len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
 
 
 def substitute_parameters(command: list[str], parameters: dict[str, str]) -> list[str]:

@@ -28,7 +28,9 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("lambda_worker.py")
 MAX_WORKERS_PER_FUNCTION = 8
-ASYNC_RETRY_DELAYS = (1.0, 2.0)  # Lambda waits about 1 and 2 minutes; locally, seconds
+# Lambda retries a failed asynchronous invocation after about one minute, then two more minutes
+# (AWS's timing here too: a workflow that only works when retries come sooner fails on AWS).
+ASYNC_RETRY_DELAYS = (60.0, 120.0)
 
 
 @dataclass
@@ -121,7 +123,14 @@ class FunctionPool:
 
 
 class LambdaRuntime:
-    def __init__(self, state_dir: Path, endpoint_url: str, region: str) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        endpoint_url: str,
+        region: str,
+        async_retry_delays: tuple[float, ...] = ASYNC_RETRY_DELAYS,
+    ) -> None:
+        self.async_retry_delays = async_retry_delays
         self.code_root = state_dir / "lambda"
         self.endpoint_url, self.region = endpoint_url, region
         self.pools: dict[tuple[str, ...], FunctionPool] = {}
@@ -131,8 +140,11 @@ class LambdaRuntime:
         # Fault injection: Lambda may deliver an asynchronous event more than once (function
         # name -> deliveries per event); tests use it to prove idempotency.
         self.deliveries_per_event: dict[str, int] = {}
+        self.retries: list[threading.Timer] = []
 
     def stop(self) -> None:
+        for retry in self.retries:
+            retry.cancel()
         self.async_invocations.shutdown(wait=False, cancel_futures=True)
         for pool in self.pools.values():
             pool.stop()
@@ -169,20 +181,29 @@ class LambdaRuntime:
         for _ in range(self.deliveries_per_event.get(function.function_name, 1)):
             self.async_invocations.submit(self.invoke_with_retries, function, event)
 
-    def invoke_with_retries(self, function: Any, event: Any) -> None:
-        """An Event invocation: retried on error as the function's EventInvokeConfig says."""
+    def invoke_with_retries(self, function: Any, event: Any, attempt: int = 1) -> None:
+        """One attempt of an Event invocation; a failed one is retried later, as the function's
+        EventInvokeConfig says (a timer, so that waiting retries hold no worker thread)."""
         retries = _maximum_retry_attempts(function)
-        for attempt in range(1, retries + 2):
-            try:
-                _, errored, _ = self.invoke(function, event, "Event", attempt)
-            except Exception:  # the runtime itself failed: never lose the event silently
-                LOG.exception("asynchronous invocation of %s failed", function.function_name)
-                errored = True
-            if not errored:
-                return
-            if attempt <= retries:
-                time.sleep(ASYNC_RETRY_DELAYS[min(attempt - 1, len(ASYNC_RETRY_DELAYS) - 1)])
-        LOG.warning("asynchronous invocation of %s failed after %d attempt(s)", function.function_name, retries + 1)
+        try:
+            _, errored, _ = self.invoke(function, event, "Event", attempt)
+        except Exception:  # the runtime itself failed: never lose the event silently
+            LOG.exception("asynchronous invocation of %s failed", function.function_name)
+            errored = True
+        if not errored:
+            return
+        if attempt > retries:
+            LOG.warning("asynchronous invocation of %s failed after %d attempt(s)", function.function_name, attempt)
+            return
+        delay = self.async_retry_delays[min(attempt - 1, len(self.async_retry_delays) - 1)]
+        retry = threading.Timer(delay, self._retry, args=(function, event, attempt + 1))
+        retry.daemon = True
+        self.retries.append(retry)
+        retry.start()
+
+    def _retry(self, function: Any, event: Any, attempt: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the emulator stopped meanwhile
+            self.async_invocations.submit(self.invoke_with_retries, function, event, attempt)
 
     # -- helpers -------------------------------------------------------------------------
     def _pool(self, function: Any) -> FunctionPool:

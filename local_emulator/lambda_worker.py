@@ -34,12 +34,15 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def error_payload(exc: BaseException, error_type: str | None = None) -> str:
+def error_payload(exc: BaseException, request_id: str, error_type: str | None = None, message: str = "") -> str:
+    """As Lambda's Python runtime reports an error: the handler's frames only, not the runtime's."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename != __file__]
     return json.dumps(
         {
-            "errorMessage": str(exc),
+            "errorMessage": message or str(exc),
             "errorType": error_type or type(exc).__name__,
-            "stackTrace": traceback.format_tb(exc.__traceback__),
+            "requestId": request_id,
+            "stackTrace": traceback.format_list(frames),
         }
     )
 
@@ -51,15 +54,21 @@ def load_handler() -> Any:
 
 
 def invoke(handler: Any, init_error: BaseException | None, request: dict[str, Any]) -> tuple[str, bool]:
+    request_id = request["requestId"]
     if init_error is not None:
-        return error_payload(init_error, "Runtime.ImportModuleError"), True
-    context = Context(request["requestId"], time.monotonic() + request["timeoutSeconds"])
+        module = os.environ["_HANDLER"].rsplit(".", 1)[0]
+        message = f"Unable to import module '{module}': {init_error}"
+        return error_payload(init_error, request_id, "Runtime.ImportModuleError", message), True
+    context = Context(request_id, time.monotonic() + request["timeoutSeconds"])
     try:
         result = handler(request["event"], context)
-        return json.dumps(result), False
     except Exception as exc:  # reported to the caller as Lambda reports an unhandled error
         traceback.print_exc()
-        return error_payload(exc), True
+        return error_payload(exc, request_id), True
+    try:
+        return json.dumps(result), False
+    except TypeError as exc:  # bytes, sets, objects: Lambda cannot return them either
+        return error_payload(exc, request_id, "Runtime.MarshalError", f"Unable to marshal response: {exc}"), True
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from moto.server import ThreadedMotoServer
 from local_emulator import patches, service_events
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
+from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH
 
 DEFAULT_PORT = 4599
 REGION = "us-east-1"
@@ -57,8 +58,14 @@ def port_is_free(port: int) -> bool:
 class Emulator:
     """`with Emulator(port) as emulator:` runs the server until the block ends."""
 
-    def __init__(self, port: int = DEFAULT_PORT, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        state_dir: Path | None = None,
+        task_token_length: int = DEFAULT_TASK_TOKEN_LENGTH,
+    ) -> None:
         self.port = port
+        self.task_token_length = task_token_length
         self.endpoint_url = f"http://127.0.0.1:{port}"
         self._state = None if state_dir else tempfile.TemporaryDirectory(prefix="local-emulator-")
         self.state_dir = Path(state_dir or self._state.name)

@@ -313,9 +313,11 @@ def api_shaped(value: Any, shape: Any) -> Any:
     service="cloudformation",
     defect="a custom resource's function is invoked in the background while the resources using its GetAtt "
     "values are created without them; a FAILED response is ignored and the stack waits forever",
-    aws="dependents wait for the custom resource's response; FAILED fails the stack with the given reason "
-    "(here CreateStack itself fails with it: moto creates a stack's resources within the call)",
-    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html",
+    aws="dependents wait for the custom resource's response, for its ServiceTimeout at most (default 3,600 s); "
+    "FAILED or no response fails the stack with the reason (here CreateStack itself fails with it: moto "
+    "creates a stack's resources within the call)",
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html; "
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requests.html (ServiceTimeout)",
     seen_in=MOTO,
 )
 def custom_resources_complete_before_their_dependents(patcher: Patcher, emulator: Any) -> None:
@@ -327,10 +329,12 @@ def custom_resources_complete_before_their_dependents(patcher: Patcher, emulator
 
     def create_and_wait(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         resource = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        deadline = time.monotonic() + CUSTOM_RESOURCE_TIMEOUT_SECONDS
+        timeout = int(cloudformation_json["Properties"].get("ServiceTimeout", CUSTOM_RESOURCE_TIMEOUT_SECONDS))
+        deadline = time.monotonic() + timeout
         while not resource.is_created() and getattr(resource, "failure", None) is None:
             if time.monotonic() > deadline:
-                raise ValidationError(resource.logical_id, "no response from the custom resource's function")
+                message = f"CloudFormation did not receive a response from your Custom Resource in {timeout} s"
+                raise ValidationError(resource.logical_id, f"{resource.logical_id} failed: {message} (ServiceTimeout)")
             time.sleep(0.05)
         if getattr(resource, "failure", None) is not None:
             raise ValidationError(resource.logical_id, f"{resource.logical_id} failed: {resource.failure}")
@@ -348,3 +352,204 @@ def custom_resources_complete_before_their_dependents(patcher: Patcher, emulator
 
     patcher.replace(CustomModel, "create_from_cloudformation_json", classmethod(create_and_wait))
     patcher.replace(CloudFormationResponse, "process_cfn_response", process_cfn_response)
+
+
+# -- what CloudFormation checks before it creates anything -------------------------------------
+def _template_and_values(template: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parsed template, and every parameter's value (given, else its default)."""
+    from moto.cloudformation.models import Stack
+
+    parsed = Stack.parse_template(template)
+    declared = parsed.get("Parameters") or {}
+    values = {name: spec["Default"] for name, spec in declared.items() if "Default" in spec}
+    values.update(given or {})
+    return parsed, values
+
+
+def _listed(spec: dict[str, Any], value: Any) -> list[str]:
+    if spec.get("Type", "String").startswith("List<") or spec.get("Type") == "CommaDelimitedList":
+        return [item.strip() for item in str(value).split(",")] if str(value) else []
+    return [str(value)]
+
+
+def _parameter_problem(name: str, spec: dict[str, Any], value: Any, ec2: Any) -> str | None:
+    """AWS's message for a value that breaks its parameter's constraints, or None."""
+    import re
+
+    described = spec.get("ConstraintDescription")
+
+    def failed(default: str) -> str:
+        return f"Parameter '{name}' failed to satisfy constraint: {described}" if described else default
+
+    kind = spec.get("Type", "String")
+    items = _listed(spec, value)
+    for item in items:
+        if kind in ("Number", "List<Number>"):
+            try:
+                number = float(item)
+            except ValueError:
+                return f"Parameter '{name}' must be a number"
+            if "MinValue" in spec and number < float(spec["MinValue"]):
+                return failed(f"Parameter '{name}' must be a number not less than {spec['MinValue']}")
+            if "MaxValue" in spec and number > float(spec["MaxValue"]):
+                return failed(f"Parameter '{name}' must be a number not greater than {spec['MaxValue']}")
+        if "AllowedValues" in spec and item not in [str(v) for v in spec["AllowedValues"]]:
+            return failed(f"Parameter '{name}' must be one of AllowedValues")
+        if "AllowedPattern" in spec and re.fullmatch(spec["AllowedPattern"], item) is None:
+            return failed(f"Parameter '{name}' must match pattern {spec['AllowedPattern']}")
+        if "MinLength" in spec and len(item) < int(spec["MinLength"]):
+            return failed(f"Parameter '{name}' must contain at least {spec['MinLength']} characters")
+        if "MaxLength" in spec and len(item) > int(spec["MaxLength"]):
+            return failed(f"Parameter '{name}' must not contain more than {spec['MaxLength']} characters")
+        if kind.removeprefix("List<").removesuffix(">") in _EC2_LOOKUPS and _ec2_attributes(ec2, kind, item) is None:
+            return f"Parameter value {item} for parameter name {name} does not exist"
+    return None
+
+
+# AWS-specific parameter types the application uses, and how to find one of their values.
+_EC2_LOOKUPS = {
+    "AWS::EC2::VPC::Id": ("describe_vpcs", "vpc_ids"),
+    "AWS::EC2::Subnet::Id": ("describe_subnets", "subnet_ids"),
+}
+
+
+def _ec2_attributes(ec2: Any, kind: str, value: str) -> dict[str, Any] | None:
+    """The attributes CloudFormation's rules can read of an AWS-specific parameter value."""
+    method, argument = _EC2_LOOKUPS[kind.removeprefix("List<").removesuffix(">")]
+    try:
+        found = getattr(ec2, method)(**{argument: [value]})
+    except Exception:  # moto raises when the id is unknown
+        return None
+    if not found:
+        return None
+    resource = found[0]
+    return {"VpcId": getattr(resource, "vpc_id", None) or getattr(resource, "id", None), "Tags": resource.get_tags()}
+
+
+@patch(
+    service="cloudformation",
+    defect="parameter values are not checked: a value outside AllowedValues, not matching AllowedPattern, "
+    "below MinValue, or naming a VPC or subnet that does not exist creates the stack",
+    aws="CreateStack refuses the stack with ValidationError (\"Parameter 'X' must be one of AllowedValues\", "
+    '"Parameter value vpc-... for parameter name X does not exist", or the parameter\'s ConstraintDescription)',
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html",
+    seen_in=MOTO,
+)
+def stack_parameters_are_checked(patcher: Patcher, emulator: Any) -> None:
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.ec2.models import ec2_backends
+
+    create = CloudFormationBackend.create_stack
+
+    def create_stack(self, name, template, parameters, *args, **kwargs):
+        parsed, values = _template_and_values(template, parameters)
+        declared = parsed.get("Parameters") or {}
+        missing = sorted(set(declared) - set(values))
+        if missing:
+            raise ValidationError(name, f"Parameters: [{', '.join(missing)}] must have values")
+        ec2 = ec2_backends[self.account_id][self.region_name]
+        for parameter, spec in declared.items():
+            problem = _parameter_problem(parameter, spec, values[parameter], ec2)
+            if problem:
+                raise ValidationError(name, problem)
+        return create(self, name, template, parameters, *args, **kwargs)
+
+    patcher.replace(CloudFormationBackend, "create_stack", create_stack)
+
+
+class _Rules:
+    """CloudFormation's rule functions over a stack's parameters (moto has no evaluator of its own)."""
+
+    def __init__(self, declared: dict[str, Any], values: dict[str, Any], ec2: Any) -> None:
+        self.declared, self.values, self.ec2 = declared, values, ec2
+
+    def holds(self, expression: Any) -> bool:
+        return bool(self.evaluate(expression))
+
+    def evaluate(self, expression: Any) -> Any:
+        if isinstance(expression, list):
+            return [self.evaluate(item) for item in expression]
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return expression
+        [(function, argument)] = expression.items()
+        if function == "Ref":
+            return self.reference(argument)
+        if function == "Fn::ValueOf":
+            name, attribute = argument
+            values = [self.attribute(self.declared[name]["Type"], v, attribute) for v in self.listed(name)]
+            return values if self.declared[name]["Type"].startswith("List<") else values[0]
+        if function == "Fn::ValueOfAll":
+            kind, attribute = argument
+            return [self.attribute(kind, value, attribute) for value in self.all_values(kind)]
+        if function == "Fn::RefAll":
+            return self.existing(argument)
+        operands = self.evaluate(argument)
+        operations = {
+            "Fn::And": lambda: all(operands),
+            "Fn::Or": lambda: any(operands),
+            "Fn::Not": lambda: not operands[0],
+            "Fn::Equals": lambda: str(operands[0]) == str(operands[1]),
+            "Fn::Contains": lambda: str(operands[1]) in [str(v) for v in operands[0]],
+            "Fn::EachMemberEquals": lambda: all(str(v) == str(operands[1]) for v in operands[0]),
+            "Fn::EachMemberIn": lambda: all(str(v) in [str(w) for w in operands[1]] for v in operands[0]),
+            "Fn::If": lambda: operands[1] if operands[0] else operands[2],
+        }
+        if function not in operations:
+            raise ValueError(f"{function} is not a rule-specific intrinsic function")
+        return operations[function]()
+
+    def reference(self, name: str) -> Any:
+        spec = self.declared.get(name, {})
+        return self.listed(name) if spec.get("Type", "").startswith("List<") else str(self.values.get(name, ""))
+
+    def listed(self, name: str) -> list[str]:
+        return _listed(self.declared[name], self.values[name])
+
+    def all_values(self, kind: str) -> list[str]:
+        return [
+            value
+            for name, spec in self.declared.items()
+            if spec.get("Type") in (kind, f"List<{kind}>")
+            for value in self.listed(name)
+        ]
+
+    def attribute(self, kind: str, value: str, attribute: str) -> Any:
+        attributes = _ec2_attributes(self.ec2, kind, value) or {}
+        return attributes.get(attribute)
+
+    def existing(self, kind: str) -> list[str]:
+        if kind == "AWS::EC2::VPC::Id":
+            return [vpc.id for vpc in self.ec2.describe_vpcs()]
+        if kind == "AWS::EC2::Subnet::Id":
+            return [subnet.id for subnet in self.ec2.describe_subnets()]
+        return self.all_values(kind)
+
+
+@patch(
+    service="cloudformation",
+    defect="a template's Rules are ignored: a stack whose parameters break an assertion is created",
+    aws="CreateStack refuses the stack with ValidationError and the assertion's AssertDescription when a rule "
+    "whose condition holds has an assertion that does not",
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html",
+    seen_in=MOTO,
+)
+def template_rules_are_enforced(patcher: Patcher, emulator: Any) -> None:
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.ec2.models import ec2_backends
+
+    create = CloudFormationBackend.create_stack
+
+    def create_stack(self, name, template, parameters, *args, **kwargs):
+        parsed, values = _template_and_values(template, parameters)
+        rules = _Rules(parsed.get("Parameters") or {}, values, ec2_backends[self.account_id][self.region_name])
+        for rule in (parsed.get("Rules") or {}).values():
+            if "RuleCondition" in rule and not rules.holds(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not rules.holds(assertion["Assert"]):
+                    raise ValidationError(name, assertion.get("AssertDescription", "Template rule assertion failed"))
+        return create(self, name, template, parameters, *args, **kwargs)
+
+    patcher.replace(CloudFormationBackend, "create_stack", create_stack)

@@ -118,11 +118,26 @@ def unnamed_executions_get_unique_names(patcher: Patcher, emulator: Any) -> None
     patcher.replace(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+def _execution_details(status: str) -> dict[str, Any]:
+    """What DescribeExecution (and so a .sync task's result) carries beyond moto's fields."""
+    redrivable = status in ("FAILED", "TIMED_OUT", "ABORTED")
+    return {
+        "inputDetails": {"included": True},
+        "redriveCount": 0,
+        "redriveStatus": "REDRIVABLE" if redrivable else "NOT_REDRIVABLE",
+        **({} if redrivable else {"redriveStatusReason": f"Execution is {status} and cannot be redriven"}),
+    }
+
+
 @patch(
     service="stepfunctions",
-    defect="DescribeExecution returns an output that is a JSON string undecoded, which breaks .sync consumers",
-    aws="DescribeExecution's output is always the JSON text of the execution's output",
-    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html",
+    defect="DescribeExecution returns an output that is a JSON string undecoded (which breaks .sync consumers) "
+    "and lacks inputDetails and the redrive fields, so a .sync task's result and a child's failure cause are "
+    "smaller than AWS's",
+    aws="the output is always JSON text; inputDetails, outputDetails and the redrive fields are present, and a "
+    ".sync task's result (InputDetails, OutputDetails, ...) is built from them",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html; "
+    f"{RECORDED}/v2/callback/test_callback.snapshot.json::test_start_execution_sync2 (InputDetails)",
     seen_in=MOTO,
 )
 def describe_execution_always_encodes_output(patcher: Patcher, emulator: Any) -> None:
@@ -150,6 +165,7 @@ def describe_execution_always_encodes_output(patcher: Patcher, emulator: Any) ->
         for key in ("error", "cause"):
             if getattr(execution, key, None) is not None:
                 result[key] = getattr(execution, key)
+        result.update(_execution_details(execution.status))
         return ActionResult(result)
 
     patcher.replace(StepFunctionResponse, "describe_execution", describe_execution)
@@ -310,6 +326,258 @@ def integration_failures_keep_their_states_errors(patcher: Patcher, emulator: An
             patcher.replace(cls, "_from_error", keeping_failures(vars(cls)["_from_error"]))
 
 
+@patch(
+    service="stepfunctions",
+    defect="a TimeoutSecondsPath or HeartbeatSecondsPath that selects nothing records two ExecutionFailed "
+    "events (the first without AWS's cause); one that selects zero, a negative number or a non-integer is "
+    "taken as it is (the task times out at once)",
+    aws="one ExecutionFailed, States.Runtime, cause \"An error occurred while executing the state 'task' "
+    "(entered at the event id #2). Invalid path '$.x' : No results for path: $['x']\", no TaskScheduled; the "
+    "value must be a positive integer (the error for other values is not recorded: here States.Runtime too)",
+    reference=f"{RECORDED}/v2/scenarios/test_base_scenarios.snapshot.json::test_invalid_jsonpath"
+    "[ST.INVALID_JSONPATH_IN_TIMEOUTSECONDSPATH]; https://docs.aws.amazon.com/step-functions/latest/dg/"
+    "state-task.html (TimeoutSecondsPath, HeartbeatSecondsPath: positive integers)",
+    seen_in=MOTO,
+)
+def timeout_paths_fail_once_and_strictly(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
+    from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSecondsPath
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+    def runtime_failure(env, cause):
+        details = ExecutionFailedEventDetails(error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)
+        return FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                event_type=HistoryEventType.ExecutionFailed,
+                event_details=EventDetails(executionFailedEventDetails=details),
+            )
+        )
+
+    def seconds_of(field):
+        def _eval_seconds(self, env):
+            try:
+                self.string_sampler.eval(env=env)
+            except NoSuchJsonPathError as missing:
+                path = missing.json_path
+                raise runtime_failure(env, f"Invalid path '{path}' : No results for path: $['{path[2:]}']") from None
+            seconds = env.stack.pop()
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+                raise runtime_failure(env, f"The {field} parameter must reference a positive integer, got {seconds!r}")
+            return seconds
+
+        return _eval_seconds
+
+    # moto's ExecutionState._eval_state, recording a failure event only when it is a state's own (an
+    # ExecutionFailed failure is recorded once, by the execution, as the Map state already does).
+    def eval_state(self, env):
+        env.states.context_object.context_object_data["State"]["RetryCount"] = 0
+        while env.is_running():
+            try:
+                self._evaluate_with_timeout(env)
+                break
+            except Exception as ex:
+                failure_event = self._from_error(env=env, ex=ex)
+                if failure_event.event_type != HistoryEventType.ExecutionFailed:
+                    env.event_manager.add_event(
+                        context=env.event_history_context,
+                        event_type=failure_event.event_type,
+                        event_details=failure_event.event_details,
+                    )
+                error_output = self._construct_error_output_value(failure_event=failure_event)
+                env.states.set_error_output(error_output)
+                env.states.set_result(error_output)
+                if self.retry and self._handle_retry(env=env, failure_event=failure_event) == RetryOutcome.CanRetry:
+                    continue
+                if self.catch:
+                    self._handle_catch(env=env, failure_event=failure_event)
+                    if env.stack[-1] == CatchOutcome.Caught:
+                        break
+                self._handle_uncaught(env=env, failure_event=failure_event)
+
+    patcher.replace(TimeoutSecondsPath, "_eval_seconds", seconds_of("TimeoutSecondsPath"))
+    patcher.replace(HeartbeatSecondsPath, "_eval_seconds", seconds_of("HeartbeatSecondsPath"))
+    patcher.replace(ExecutionState, "_eval_state", eval_state)
+
+
+DEFAULT_TASK_TOKEN_LENGTH = 700  # characters; tokens seen on AWS run to about 700 (the API allows 2,048)
+
+
+@patch(
+    service="stepfunctions",
+    defect="task tokens are 36-character UUIDs, so no limit that involves a token is ever exercised",
+    aws="task tokens are opaque strings of hundreds of characters (base64 alphabet), up to 2,048",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html "
+    "(taskToken: length 1 to 2048); ../shared/NOTES-aws.md (about 700 seen in practice)",
+    seen_in=MOTO,
+)
+def task_tokens_are_realistic(patcher: Patcher, emulator: Any) -> None:
+    import base64
+    import secrets
+
+    from moto.stepfunctions.parser.asl.eval.states import ContextObject, TaskData
+
+    length = getattr(emulator, "task_token_length", DEFAULT_TASK_TOKEN_LENGTH)
+
+    def update_task_token(self: ContextObject) -> str:
+        random = base64.b64encode(secrets.token_bytes(length)).decode()
+        token = f"AQ{random}"[:length]
+        self.context_object_data["Task"] = TaskData(Token=token)
+        return token
+
+    patcher.replace(ContextObject, "update_task_token", update_task_token)
+
+
+PAYLOAD_LIMIT_BYTES = 262144  # state input and output, task result, execution input, callback output
+HISTORY_LIMIT_EVENTS = 25000
+
+
+def _validation_error(field: str, constraint: str) -> Exception:
+    from moto.stepfunctions.exceptions import ValidationException
+
+    return ValidationException(
+        f"1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must {constraint}"
+    )
+
+
+@patch(
+    service="stepfunctions",
+    defect="SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat accept any size: an output over 262,144 "
+    "bytes, a cause over 32,768 characters, an error over 256 or a token over 2,048",
+    aws="the request is refused with ValidationException (\"1 validation error detected: Value at 'cause' "
+    'failed to satisfy constraint: Member must have length less than or equal to 32768")',
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html, "
+    "API_SendTaskFailure.html; https://github.com/irothschild/stefuna/issues/8 (the message, seen on AWS)",
+    seen_in=MOTO,
+)
+def callback_requests_are_bounded(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    limits = {"taskToken": 2048, "output": PAYLOAD_LIMIT_BYTES, "error": 256, "cause": 32768}
+
+    def bounded(action: Any) -> Any:
+        def respond(self: StepFunctionResponse) -> Any:
+            for field, limit in limits.items():
+                value = self._get_param(field)
+                size = len(value.encode()) if field == "output" and isinstance(value, str) else len(value or "")
+                if size > limit:
+                    raise _validation_error(field, f"have length less than or equal to {limit}")
+            return action(self)
+
+        return respond
+
+    for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        patcher.replace(StepFunctionResponse, name, bounded(getattr(StepFunctionResponse, name)))
+
+
+@patch(
+    service="stepfunctions",
+    defect="a state's input after Parameters (or a Map item after ItemSelector) may exceed 262,144 bytes",
+    aws="the state fails with States.DataLimitExceeded when its input after Parameters processing is larger "
+    "than the payload quota",
+    reference=f"{ERROR_HANDLING} (States.DataLimitExceeded); {QUOTAS}",
+    seen_in=MOTO,
+)
+def effective_input_is_size_checked(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_selector import ItemSelector
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    def checked(evaluate: Any) -> Any:
+        def _eval_body(self, env):
+            evaluate(self, env)
+            if len(to_json_str(env.stack[-1]).encode()) <= PAYLOAD_LIMIT_BYTES:
+                return
+            name = StatesErrorNameType.StatesStatesDataLimitExceeded
+            cause = (
+                f"The state/task '{env.next_state_name}' has an input with a size exceeding the maximum number "
+                "of bytes service limit."
+            )
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=name),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(error=name.to_name(), cause=cause)
+                    ),
+                )
+            )
+
+        return _eval_body
+
+    for component in (Parargs, ItemSelector):
+        patcher.replace(component, "_eval_body", checked(component._eval_body))
+
+
+@patch(
+    service="stepfunctions",
+    defect="an execution's history grows without bound",
+    aws="an execution fails when its history reaches 25,000 events: ExecutionFailed (event 25,000), "
+    "States.Runtime, 'The execution reached the maximum number of history events (25000).'",
+    reference=f"{QUOTAS}; https://github.com/loads/ardere/issues/86 (the error and cause, seen on AWS)",
+    seen_in=MOTO,
+)
+def history_is_capped(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    ends = {
+        HistoryEventType.ExecutionFailed,
+        HistoryEventType.ExecutionSucceeded,
+        HistoryEventType.ExecutionAborted,
+        HistoryEventType.ExecutionTimedOut,
+    }
+    add = EventManager.add_event
+
+    def add_event(self, context, event_type, event_details=None, timestamp=None, update_source_event_id=True):
+        if event_type not in ends and len(self._history_event_list) >= HISTORY_LIMIT_EVENTS - 1:
+            full = getattr(self, "history_full", None)
+            if full is not None:  # the execution's own manager: fail it, once; the last event is its end
+                self.history_full = None
+                full()
+            return context.last_published_event_id
+        return add(self, context, event_type, event_details, timestamp, update_source_event_id)
+
+    environment = ExecutionWorker._get_evaluation_environment
+
+    def environment_failing_when_full(self: ExecutionWorker) -> Any:
+        env = environment(self)
+        cause = f"The execution reached the maximum number of history events ({HISTORY_LIMIT_EVENTS})."
+        env.event_manager.history_full = lambda: env.set_error(
+            ExecutionFailedEventDetails(error="States.Runtime", cause=cause)
+        )
+        return env
+
+    patcher.replace(EventManager, "add_event", add_event)
+    patcher.replace(ExecutionWorker, "_get_evaluation_environment", environment_failing_when_full)
+
+
 # How a frame stopped by a failing Map iteration is told from one stopped by StopExecution.
 MAP_ITERATION_ABORTED = "States.MapIterationAborted"
 ABORTED_ITERATIONS_BOUND_SECONDS = 30  # how long a failing Map waits for its aborted iterations
@@ -413,6 +681,7 @@ def failed_map_iteration_aborts_its_siblings(patcher: Patcher, emulator: Any) ->
         return _eval_state
 
     patcher.replace(InlineIterationComponent, "_eval_body", eval_body)
+    # Wraps what is in place: registered after timeout_paths_fail_once_and_strictly, which replaces it.
     for state in (ExecutionState, StateWait):
         patcher.replace(state, "_eval_state", aborted_event(state._eval_state))
 
@@ -480,6 +749,64 @@ def jsonpath_expressions_are_parsed_once(patcher: Patcher, emulator: Any) -> Non
 
     for module in (json_path, result_path):
         patcher.replace(module, "parse", functools.lru_cache(maxsize=4096)(module.parse))
+
+
+@patch(
+    service="stepfunctions",
+    defect="a lambda:invoke task's result lacks SdkHttpMetadata and SdkResponseMetadata (and ExecutedVersion "
+    "when the function does not send it), so it is smaller than AWS's",
+    aws="the result is {ExecutedVersion, Payload, SdkHttpMetadata {AllHttpHeaders, HttpHeaders, HttpStatusCode}, "
+    "SdkResponseMetadata {RequestId}, StatusCode}",
+    reference=f"{RECORDED}/v2/services/test_lambda_task_service.snapshot.json::test_invoke",
+    seen_in=MOTO,
+)
+def lambda_invoke_results_carry_aws_metadata(patcher: Patcher, emulator: Any) -> None:
+    import json
+
+    from moto.stepfunctions.parser.api import InvocationResponse
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.utilities.collections import select_from_typed_dict
+
+    execute = lambda_eval_utils.execute_lambda_function_integration
+
+    def with_metadata(response: dict[str, Any]) -> dict[str, Any]:
+        metadata = response.get("ResponseMetadata", {})
+        received = metadata.get("HTTPHeaders", {})
+        version = response.get("ExecutedVersion") or "$LATEST"
+        headers = {
+            "Connection": "keep-alive",
+            "Content-Length": received.get("content-length", "0"),
+            "Content-Type": "application/json",
+            "Date": received.get("date", ""),
+            "X-Amz-Executed-Version": version,
+            "x-amzn-Remapped-Content-Length": "0",
+            "x-amzn-RequestId": metadata.get("RequestId", ""),
+            "X-Amzn-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
+        }
+        result = select_from_typed_dict(typed_dict=InvocationResponse, obj=response)
+        return {
+            **result,
+            "ExecutedVersion": version,
+            "SdkHttpMetadata": {
+                "AllHttpHeaders": {name: [value] for name, value in headers.items()},
+                "HttpHeaders": headers,
+                "HttpStatusCode": metadata.get("HTTPStatusCode", response.get("StatusCode")),
+            },
+            "SdkResponseMetadata": {"RequestId": metadata.get("RequestId", "")},
+        }
+
+    # moto's execute_lambda_function_integration, keeping the HTTP metadata its typed result drops.
+    def execute_lambda_function_integration(env, parameters, region, state_credentials):
+        if env.is_mocked_mode():
+            return execute(env, parameters, region, state_credentials)
+        invoke = lambda_eval_utils._invoke_lambda_function  # looked up each time, as moto does
+        response = invoke(parameters=parameters, region=region, state_credentials=state_credentials)
+        if response.get("FunctionError"):
+            payload = json.dumps(response["Payload"], separators=(",", ":"))
+            raise lambda_eval_utils.LambdaFunctionErrorException(response["FunctionError"], payload)
+        env.stack.append(with_metadata(response))
+
+    patcher.replace(lambda_eval_utils, "execute_lambda_function_integration", execute_lambda_function_integration)
 
 
 @patch(

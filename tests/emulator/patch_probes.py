@@ -295,7 +295,11 @@ def unnamed_executions_differ(aws: Aws) -> bool:
 def string_output_is_json(aws: Aws) -> bool:
     sfn = aws.client("stepfunctions")
     described = run_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "hello", "End": True}}})
-    return described.get("output") == '"hello"'
+    return (
+        described.get("output") == '"hello"'
+        and described.get("inputDetails") == {"included": True}
+        and (described.get("redriveCount"), described.get("redriveStatus")) == (0, "NOT_REDRIVABLE")
+    )
 
 
 @probe("states_errors_keep_their_names")
@@ -471,6 +475,108 @@ def stopping_a_parent_stops_its_sync_child(aws: Aws) -> bool:
     sfn.stop_execution(executionArn=execution)
     child_arn = running[0]["executionArn"]
     return until(lambda: sfn.describe_execution(executionArn=child_arn)["status"] == "ABORTED", 10) is True
+
+
+@probe("timeout_paths_fail_once_and_strictly")
+def bad_timeout_paths_fail_the_execution_once(aws: Aws) -> bool:
+    sfn, sqs = aws.client("stepfunctions"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+
+    def run(**fields: Any) -> tuple[dict[str, Any], list[str]]:
+        task = {**waiting_state(queue, **fields), "End": True}
+        described = run_machine(sfn, {"StartAt": "task", "States": {"task": task}}, {"negative": -5})
+        return described, [e["type"] for e in history(sfn, described["executionArn"])]
+
+    missing, missing_events = run(TimeoutSecondsPath="$.NoSuchTimeoutSecondsPath")
+    negative, _ = run(TimeoutSeconds=30, HeartbeatSecondsPath="$.negative")
+    return (
+        missing_events == ["ExecutionStarted", "TaskStateEntered", "ExecutionFailed"]
+        and missing.get("error") == "States.Runtime"
+        and missing.get("cause")
+        == "An error occurred while executing the state 'task' (entered at the event id #2). Invalid path "
+        "'$.NoSuchTimeoutSecondsPath' : No results for path: $['NoSuchTimeoutSecondsPath']"
+        and (negative["status"], negative.get("error")) == ("FAILED", "States.Runtime")
+    )
+
+
+@probe("task_tokens_are_realistic")
+def tokens_are_hundreds_of_characters(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    tasks = WaitingTasks(sfn, aws.client("sqs"))
+    task = tasks.start()
+    sfn.send_task_success(taskToken=task.token, output="{}")  # a long token still identifies its task
+    return 500 <= len(task.token) <= 2048 and tasks.outcome(task)["status"] == "SUCCEEDED"
+
+
+@probe("callback_requests_are_bounded")
+def oversized_callbacks_are_refused(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    tasks = WaitingTasks(sfn, aws.client("sqs"))
+    task = tasks.start()
+    refused = []
+    for call in (
+        lambda: sfn.send_task_success(taskToken=task.token, output=json.dumps({"data": "x" * 262144})),
+        lambda: sfn.send_task_failure(taskToken=task.token, error="E", cause="c" * 32769),
+        lambda: sfn.send_task_failure(taskToken=task.token, error="E" * 257, cause=""),
+    ):
+        try:
+            call()
+        except sfn.exceptions.ClientError as error:
+            refused.append(error.response["Error"]["Code"])
+    return refused == ["ValidationException"] * 3 and tasks.is_waiting(task)
+
+
+@probe("effective_input_is_size_checked")
+def oversized_input_after_parameters_fails(aws: Aws) -> bool:
+    doubled = {
+        "Type": "Pass",
+        "Parameters": {"a.$": "$.data", "b.$": "$.data", "small": 1},
+        "OutputPath": "$.small",
+        "End": True,
+    }
+    described = run_machine(
+        aws.client("stepfunctions"), {"StartAt": "Double", "States": {"Double": doubled}}, {"data": "x" * 140_000}
+    )
+    return (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded")
+
+
+@probe("history_is_capped")
+def execution_fails_at_25000_events(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    loop = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}
+    execution = sfn.start_execution(stateMachineArn=create_machine(sfn, loop), input="{}")["executionArn"]
+    try:
+        described = finished(sfn, execution, seconds=15)
+    except TimeoutError:  # an endless loop goes on
+        sfn.stop_execution(executionArn=execution)
+        return False
+    last = history(sfn, execution)[-1]
+    return (
+        described.get("error") == "States.Runtime"
+        and described.get("cause") == "The execution reached the maximum number of history events (25000)."
+        and (last["id"], last["type"]) == (25000, "ExecutionFailed")
+    )
+
+
+@probe("lambda_invoke_results_carry_aws_metadata")
+def lambda_invoke_result_has_http_metadata(aws: Aws) -> bool:
+    function = create_function(aws, Timeout=10)
+    invoke = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function, "Payload": {"a": 1}},
+        "TimeoutSeconds": 30,
+        "End": True,
+    }
+    output = json.loads(
+        run_machine(aws.client("stepfunctions"), {"StartAt": "Invoke", "States": {"Invoke": invoke}})["output"]
+    )
+    return (
+        output.get("Payload") == {"echo": {"a": 1}}
+        and output.get("ExecutedVersion") == "$LATEST"
+        and output.get("SdkHttpMetadata", {}).get("HttpStatusCode") == 200
+        and set(output.get("SdkResponseMetadata", {})) == {"RequestId"}
+    )
 
 
 @probe("jsonpath_expressions_are_parsed_once")
@@ -885,7 +991,79 @@ def failed_custom_resource_fails_the_stack(aws: Aws) -> bool:
         stack = create_stack(aws, resources, seconds=15)
         responder.join(timeout=15)
     failed = stack["StackStatus"] in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
-    return bool(answered) and failed and "the probe answered FAILED" in stack.get("Reason", "the probe answered FAILED")
+    if not (answered and failed and "the probe answered FAILED" in stack.get("Reason", "the probe answered FAILED")):
+        return False
+    # No answer at all: the stack fails once the resource's ServiceTimeout has passed.
+    silent = {**resources["Custom"]["Properties"], "ServiceTimeout": "2"}
+    with lambda_invocations():
+        started = time.monotonic()
+        stack = create_stack(aws, {**resources, "Custom": {"Type": "Custom::Probe", "Properties": silent}}, seconds=10)
+    return stack["StackStatus"] != "CREATE_IN_PROGRESS" and time.monotonic() - started < 10
+
+
+def refused(aws: Aws, template: dict[str, Any], parameters: dict[str, str]) -> str:
+    """CreateStack's refusal message, or '' when the stack was accepted."""
+    cloudformation = aws.client("cloudformation")
+    template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, **template}
+    try:
+        cloudformation.create_stack(
+            StackName=unique("stack"),
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        )
+    except cloudformation.exceptions.ClientError as error:
+        return error.response["Error"]["Message"]
+    return ""
+
+
+@probe("stack_parameters_are_checked")
+def parameter_constraints_refuse_the_stack(aws: Aws) -> bool:
+    declared = {
+        "Parameters": {
+            "Size": {"Type": "Number", "MinValue": 1, "MaxValue": 10},
+            "Mode": {"Type": "String", "AllowedValues": ["Private", "Public"]},
+            "Vpc": {"Type": "AWS::EC2::VPC::Id"},
+        }
+    }
+    vpc, _, _ = network(aws)
+    good = {"Size": "3", "Mode": "Public", "Vpc": vpc}
+    return (
+        refused(aws, declared, good) == ""
+        and refused(aws, declared, {**good, "Size": "0"}) == "Parameter 'Size' must be a number not less than 1"
+        and refused(aws, declared, {**good, "Mode": "Open"}) == "Parameter 'Mode' must be one of AllowedValues"
+        and refused(aws, declared, {**good, "Vpc": "vpc-0000000000"})
+        == "Parameter value vpc-0000000000 for parameter name Vpc does not exist"
+    )
+
+
+@probe("template_rules_are_enforced")
+def failing_rule_refuses_the_stack(aws: Aws) -> bool:
+    ec2 = aws.client("ec2")
+    vpc, subnet, _ = network(aws)
+    other_vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.99.1.0/24")["Subnet"]["SubnetId"]
+    template = {
+        "Parameters": {"Vpc": {"Type": "AWS::EC2::VPC::Id"}, "Subnets": {"Type": "List<AWS::EC2::Subnet::Id>"}},
+        "Rules": {
+            "SubnetsInVpc": {
+                "Assertions": [
+                    {
+                        "Assert": {
+                            "Fn::EachMemberEquals": [
+                                {"Fn::ValueOfAll": ["AWS::EC2::Subnet::Id", "VpcId"]},
+                                {"Ref": "Vpc"},
+                            ]
+                        },
+                        "AssertDescription": "Subnets must belong to Vpc",
+                    }
+                ]
+            }
+        },
+    }
+    return (
+        refused(aws, template, {"Vpc": vpc, "Subnets": subnet}) == ""
+        and refused(aws, template, {"Vpc": vpc, "Subnets": f"{subnet},{other_subnet}"}) == "Subnets must belong to Vpc"
+    )
 
 
 # == EventBridge ===========================================================================
@@ -921,10 +1099,35 @@ def execution_end_reaches_the_event_bus(aws: Aws) -> bool:
 
 # == Lambda ================================================================================
 @probe("lambda_functions_run_in_worker_processes")
-def handler_runs_and_returns_its_result(aws: Aws) -> bool:
-    name = create_function(aws, Timeout=10)
-    response = aws.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"a": 1}))
-    return json.loads(response["Payload"].read()) == {"echo": {"a": 1}} and "FunctionError" not in response
+def handler_runs_and_reports_as_lambda_does(aws: Aws) -> bool:
+    client = aws.client("lambda")
+    echo = create_function(aws, Timeout=10)
+    response = client.invoke(FunctionName=echo, Payload=json.dumps({"a": 1}))
+    returned = json.loads(response["Payload"].read())
+    failing = create_function(aws, "def handler(event, context):\n    raise ValueError('bad')\n", Timeout=10)
+    error = client.invoke(FunctionName=failing, Payload=b"{}")
+    raised = json.loads(error["Payload"].read())
+    binary = create_function(aws, "def handler(event, context):\n    return b'raw'\n", Timeout=10)
+    marshal = json.loads(client.invoke(FunctionName=binary, Payload=b"{}")["Payload"].read())
+    try:
+        client.invoke(FunctionName=echo, InvocationType="Event", Payload=json.dumps({"data": "x" * 1048576}))
+        too_large = False
+    except client.exceptions.ClientError as refused:
+        too_large = refused.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    return (
+        returned == {"echo": {"a": 1}}
+        and response.get("ExecutedVersion") == "$LATEST"
+        and error.get("FunctionError") == "Unhandled"
+        and (raised["errorType"], raised["errorMessage"], set(raised))
+        == (
+            "ValueError",
+            "bad",
+            {"errorMessage", "errorType", "requestId", "stackTrace"},
+        )
+        and all("lambda_worker" not in frame for frame in raised["stackTrace"])
+        and marshal["errorType"] == "Runtime.MarshalError"
+        and too_large
+    )
 
 
 # == Batch =================================================================================

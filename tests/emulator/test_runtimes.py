@@ -72,6 +72,11 @@ def test_an_unhandled_error_is_reported_as_lambda_reports_it(aws):
     payload = json.loads(response["Payload"].read())
     assert response["FunctionError"] == "Unhandled"
     assert (payload["errorType"], payload["errorMessage"]) == ("ValueError", "bad thing")
+    request_id = aws["emulator"].lambdas.journal.invocations[-1].request_id
+    assert payload["requestId"] == request_id
+    assert payload["stackTrace"] and all("app.py" in frame for frame in payload["stackTrace"]), (
+        "the handler's frames only"
+    )
 
 
 def test_the_function_timeout_is_enforced(aws):
@@ -103,7 +108,9 @@ def test_event_invocations_return_at_once_and_run_in_the_background(aws):
     assert journal.invocations[-1].invocation_type == "Event" and not journal.invocations[-1].errored
 
 
-def test_failed_event_invocations_are_retried_as_configured(aws):
+def test_failed_event_invocations_are_retried_as_configured(aws, monkeypatch):
+    # Lambda's own delays (about 1 and 2 minutes) are the emulator's default; the count is what is tested here.
+    monkeypatch.setattr(aws["emulator"].lambdas, "async_retry_delays", (1.0, 2.0))
     name = function(aws, "always-fails", "def handler(event, context):\n    raise RuntimeError('no')\n")
     aws["lambda"].put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
     journal = aws["emulator"].lambdas.journal
@@ -160,6 +167,23 @@ def test_a_job_runs_its_command_with_parameters_and_environment(aws, queue):
     stream = job["container"]["logStreamName"]
     events = aws["logs"].get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)["events"]
     assert events[0]["message"] == f"hi there {job_id}"
+
+
+def test_container_overrides_over_8192_characters_fail_the_job_at_start(aws, queue):
+    arn = definition(aws, "long-argument", ["sh", "-c", 'test -n "$1"', "job", "Ref::data"])
+    fits, too_long = (
+        aws["batch"].submit_job(jobName=name, jobQueue=queue, jobDefinition=arn, parameters={"data": "x" * size})[
+            "jobId"
+        ]
+        for name, size in (("fits", 7000), ("too-long", 8200))
+    )
+    first, second = wait_stopped(aws, [fits, too_long])
+    assert first["status"] == "SUCCEEDED"
+    assert (second["status"], second["statusReason"], second["attempts"]) == (
+        "FAILED",
+        "Container Overrides length must be at most 8192",
+        [],
+    )
 
 
 def test_exit_code_decides_failure(aws, queue):
