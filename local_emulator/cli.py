@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 
 from local_emulator.deploy import DeployError, Stack, deploy, parse_overrides
+from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH
 from local_emulator.run import OrchestratorRun, print_table
 from local_emulator.server import DEFAULT_PORT, REGION, Emulator
 
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         "--template", type=Path, default=ROOT / "template.yaml", help="SAM template (default: %(default)s)"
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument(
+        "--task-token-length",
+        type=int,
+        default=DEFAULT_TASK_TOKEN_LENGTH,
+        help="characters of each task token, as AWS's run to hundreds (default: %(default)s; the API allows 2048)",
+    )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="template parameter override (repeatable)"
     )
@@ -52,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     try:
         overrides = parse_overrides(args.param)
-        with Emulator(args.port) as emulator:
+        if not 1 <= args.task_token_length <= 2048:
+            raise RuntimeError("--task-token-length must be between 1 and 2048 (the API's own bound)")
+        with Emulator(args.port, task_token_length=args.task_token_length) as emulator:
             print(f"Deploying {args.template.name} into the emulator at {emulator.endpoint_url} ...", flush=True)
             started = time.monotonic()
             stack = deploy(emulator.endpoint_url, args.template, overrides)

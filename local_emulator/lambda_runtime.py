@@ -42,6 +42,16 @@ class Invocation:
     duration_seconds: float
     logs: str
     attempt: int = 1
+    subject: str = ""  # what an AWS service event was about (its source and job or execution), if it was one
+
+
+def subject_of(event: Any) -> str:
+    """`aws.batch:<job id>` for a job's state change, `aws.states:<execution>` for an execution's; '' else.
+    (Never the event itself: the events of callbacks carry task tokens.)"""
+    if not isinstance(event, dict) or "source" not in event:
+        return ""
+    detail = event.get("detail") or {}
+    return f"{event['source']}:{detail.get('jobId') or detail.get('executionArn') or ''}"
 
 
 @dataclass
@@ -138,8 +148,10 @@ class LambdaRuntime:
         self.async_invocations = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda-event")
         self.journal = InvocationJournal()
         # Fault injection: Lambda may deliver an asynchronous event more than once (function
-        # name -> deliveries per event); tests use it to prove idempotency.
+        # name -> deliveries per event); tests use it to prove idempotency. And an execution
+        # environment may crash (function name -> invocations that fail before the handler runs).
         self.deliveries_per_event: dict[str, int] = {}
+        self.crashes: dict[str, int] = {}
         self.retries: list[threading.Timer] = []
 
     def stop(self) -> None:
@@ -154,7 +166,10 @@ class LambdaRuntime:
         request_id = str(uuid.uuid4())
         started = time.monotonic()
         request = {"event": event, "requestId": request_id, "timeoutSeconds": function.timeout}
-        response = self._pool(function).invoke(request, timeout=function.timeout + 1)
+        if self._inject_failure(function.function_name):
+            response = _crashed(request_id)
+        else:
+            response = self._pool(function).invoke(request, timeout=function.timeout + 1)
         if response is None:
             message = f"{request_id} Task timed out after {function.timeout:.2f} seconds"
             response = {
@@ -172,14 +187,17 @@ class LambdaRuntime:
                 time.monotonic() - started,
                 response["logs"],
                 attempt,
+                subject_of(event),
             )
         )
         return response["payload"], response["errored"], response["logs"]
 
     def invoke_later(self, function: Any, event: Any) -> None:
-        """An Event invocation: queued, then run and retried in the background."""
+        """An Event invocation: queued, then run and retried in the background (once the emulator
+        stops, events still arriving are dropped, as a deleted function's would be)."""
         for _ in range(self.deliveries_per_event.get(function.function_name, 1)):
-            self.async_invocations.submit(self.invoke_with_retries, function, event)
+            with contextlib.suppress(RuntimeError):  # the runtime stopped meanwhile
+                self.async_invocations.submit(self.invoke_with_retries, function, event)
 
     def invoke_with_retries(self, function: Any, event: Any, attempt: int = 1) -> None:
         """One attempt of an Event invocation; a failed one is retried later, as the function's
@@ -206,6 +224,13 @@ class LambdaRuntime:
             self.async_invocations.submit(self.invoke_with_retries, function, event, attempt)
 
     # -- helpers -------------------------------------------------------------------------
+    def _inject_failure(self, function_name: str) -> bool:
+        with self.lock:
+            if self.crashes.get(function_name, 0) > 0:
+                self.crashes[function_name] -= 1
+                return True
+        return False
+
     def _pool(self, function: Any) -> FunctionPool:
         env = self._environment(function)
         key = (function.function_arn, function.code_sha_256, json.dumps(env, sort_keys=True))
@@ -260,6 +285,16 @@ class LambdaRuntime:
     def _save_logs(function: Any, logs: str) -> None:
         function.logs_backend.ensure_log_group(function.logs_group_name)
         function.save_logs(logs)
+
+
+def _crashed(request_id: str) -> dict[str, Any]:
+    """An invocation whose execution environment died before the handler answered, as Lambda reports it."""
+    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    return {
+        "payload": json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}),
+        "errored": True,
+        "logs": f"START RequestId: {request_id}\n{message}\nEND RequestId: {request_id}\n",
+    }
 
 
 def _maximum_retry_attempts(function: Any) -> int:

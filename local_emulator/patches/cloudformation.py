@@ -96,6 +96,53 @@ def lambda_environment_values_are_strings(patcher: Patcher, emulator: Any) -> No
     patcher.replace(LambdaFunction, "create_from_cloudformation_json", classmethod(with_string_values))
 
 
+@patch(
+    service="cloudformation",
+    defect="a list item that resolves to AWS::NoValue (!If [cond, item, !Ref AWS::NoValue]) stays in the list "
+    "as null: an IAM role's optional inline policy crashes the stack (TypeError)",
+    aws="a list item that resolves to AWS::NoValue is removed from the list",
+    reference="https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/pseudo-parameter-reference.html"
+    "#cfn-pseudo-param-novalue",
+    seen_in=MOTO,
+)
+def novalue_list_items_are_removed(patcher: Patcher, emulator: Any) -> None:
+    from moto.cloudformation import parsing
+
+    clean = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, list):
+            cleaned = [(item, clean_json(item, resources_map)) for item in resource_json]
+            # A null that a template wrote as null stays; one an intrinsic resolved to is NoValue.
+            return [value for item, value in cleaned if value is not None or item is None]
+        return clean(resource_json, resources_map)
+
+    patcher.replace(parsing, "clean_json", clean_json)
+
+
+@patch(
+    service="cloudformation",
+    defect="AWS::S3::Bucket ignores VersioningConfiguration: objects get no version id",
+    aws="the bucket's versioning is set as the template says (Enabled: every put returns a VersionId)",
+    reference=f"{RESOURCE_REFERENCE}/aws-properties-s3-bucket-versioningconfiguration.html",
+    seen_in=MOTO,
+)
+def s3_bucket_versioning_is_set(patcher: Patcher, emulator: Any) -> None:
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
+
+    create = FakeBucket.create_from_cloudformation_json.__func__
+
+    def with_versioning(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        status = (cloudformation_json.get("Properties", {}).get("VersioningConfiguration") or {}).get("Status")
+        if status:
+            s3_backends[account_id][get_partition(region_name)].put_bucket_versioning(bucket.name, status)
+        return bucket
+
+    patcher.replace(FakeBucket, "create_from_cloudformation_json", classmethod(with_versioning))
+
+
 class _AddedResource:
     """A resource type moto's CloudFormation lacks. Deliberately not a CloudFormationModel subclass:
     moto lists those subclasses to find resource types, and a subclass could not be removed again."""
@@ -255,7 +302,8 @@ def batch_compute_environment_uses_the_service_linked_role(patcher: Patcher, emu
     defect="AWS::Batch::JobDefinition lower-cases only top-level keys (nested Environment, "
     "ResourceRequirements, EvaluateOnExit stay PascalCase) and drops Timeout, PlatformCapabilities and "
     "PropagateTags",
-    aws="the job definition is registered as RegisterJobDefinition would register it",
+    aws="the job definition is registered as RegisterJobDefinition would register it, under its JobDefinitionName "
+    "when it has one",
     reference=f"{RESOURCE_REFERENCE}/aws-resource-batch-jobdefinition.html",
     seen_in=MOTO,
 )
@@ -270,7 +318,7 @@ def batch_job_definitions_as_the_api_stores_them(patcher: Patcher, emulator: Any
     def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         request = api_shaped(cloudformation_json["Properties"], shape)
         return batch_backends[account_id][region_name].register_job_definition(
-            def_name=resource_name,
+            def_name=request.get("jobDefinitionName") or resource_name,
             parameters=request.get("parameters", {}),
             _type=request["type"],
             tags=request.get("tags", {}),
@@ -312,7 +360,9 @@ def api_shaped(value: Any, shape: Any) -> Any:
 @patch(
     service="cloudformation",
     defect="a custom resource's function is invoked in the background while the resources using its GetAtt "
-    "values are created without them; a FAILED response is ignored and the stack waits forever",
+    "values are created without them; a FAILED response is ignored and the stack waits forever; a SUCCESS "
+    "response creates the stack's remaining resources from its own thread, racing the stack's creation (two "
+    "copies of a state machine, one of them holding the executions)",
     aws="dependents wait for the custom resource's response, for its ServiceTimeout at most (default 3,600 s); "
     "FAILED or no response fails the stack with the reason (here CreateStack itself fails with it: moto "
     "creates a stack's resources within the call)",
@@ -340,15 +390,17 @@ def custom_resources_complete_before_their_dependents(patcher: Patcher, emulator
             raise ValidationError(resource.logical_id, f"{resource.logical_id} failed: {resource.failure}")
         return resource
 
-    process = CloudFormationResponse.process_cfn_response
-
     def process_cfn_response(self: CloudFormationResponse) -> Any:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackId"))
+        resource = stack.get_custom_resource(self._get_param("LogicalResourceId"))
         if self._get_param("Status") == "FAILED":
-            stack = self.cloudformation_backend.get_stack(self._get_param("StackId"))
-            resource = stack.get_custom_resource(self._get_param("LogicalResourceId"))
             resource.failure = self._get_param("Reason") or "custom resource failed"
-            return 200, {"status": 200}, json.dumps("{}")
-        return process(self)
+        else:
+            # moto would also check the stack's readiness here, which creates every resource not yet
+            # created from this request's thread while the stack's own thread creates them too: a
+            # race that gave stacks two copies of a resource. The waiting creation marks the stack.
+            resource.set_data(self._get_param("Data"))
+        return 200, {"status": 200}, json.dumps("{}")
 
     patcher.replace(CustomModel, "create_from_cloudformation_json", classmethod(create_and_wait))
     patcher.replace(CloudFormationResponse, "process_cfn_response", process_cfn_response)

@@ -36,6 +36,9 @@ def send_task_failure_keeps_cause(patcher: Patcher, emulator: Any) -> None:
 
 
 def _integration_classes() -> tuple[type, ...]:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
         StateTaskServiceBatch,
     )
@@ -43,15 +46,16 @@ def _integration_classes() -> tuple[type, ...]:
         StateTaskServiceSfn,
     )
 
-    return StateTaskServiceSfn, StateTaskServiceBatch
+    return StateTaskServiceSfn, StateTaskServiceBatch, StateTaskServiceAwsSdk
 
 
 @patch(
     service="stepfunctions",
-    defect="states:startExecution(.sync/.sync:2) and batch:submitJob(.sync) fail: ASL's PascalCase parameters "
-    "reach boto3 unchanged (_normalise_parameters/_normalise_response are no-ops)",
-    aws="optimized integrations take the API's members in PascalCase and return the response in PascalCase, "
-    "timestamps as epoch milliseconds",
+    defect="states:startExecution(.sync/.sync:2), batch:submitJob(.sync) and aws-sdk integrations of services "
+    "whose API members are camelCase (aws-sdk:sfn:describeExecution) fail: ASL's PascalCase parameters reach "
+    "boto3 unchanged (_normalise_parameters/_normalise_response are no-ops)",
+    aws="integrations take the API's members in PascalCase and return the response in PascalCase, timestamps "
+    "as epoch milliseconds",
     reference=f"https://docs.aws.amazon.com/step-functions/latest/dg/connect-stepfunctions.html; {RECORDED} "
     "(test_callback.snapshot.json::test_start_execution_sync)",
     seen_in=MOTO,

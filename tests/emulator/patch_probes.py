@@ -279,7 +279,16 @@ def nested_sync2_execution_runs(aws: Aws) -> bool:
         },
     }
     described = run_machine(sfn, parent)
-    return described["status"] == "SUCCEEDED" and json.loads(described["output"])["Output"] == {"ok": 1}
+    if not (described["status"] == "SUCCEEDED" and json.loads(described["output"])["Output"] == {"ok": 1}):
+        return False
+    sdk = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+        "Parameters": {"ExecutionArn": json.loads(described["output"])["ExecutionArn"]},
+        "End": True,
+    }
+    read = run_machine(sfn, {"StartAt": "Describe", "States": {"Describe": sdk}})
+    return read["status"] == "SUCCEEDED" and json.loads(read["output"])["Status"] == "SUCCEEDED"
 
 
 @probe("unnamed_executions_get_unique_names")
@@ -852,6 +861,45 @@ def number_parameter_in_environment_is_a_string(aws: Aws) -> bool:
     return configuration["Environment"]["Variables"]["LIMIT"] == "7"
 
 
+@probe("novalue_list_items_are_removed")
+def optional_list_item_is_dropped(aws: Aws) -> bool:
+    policy = {
+        "PolicyName": "optional",
+        "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]},
+    }
+    stack = create_stack(
+        aws,
+        {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": LAMBDA_TRUST,
+                    "Policies": [{"Fn::If": ["Never", policy, {"Ref": "AWS::NoValue"}]}],
+                },
+            }
+        },
+        Conditions={"Never": {"Fn::Equals": ["a", "b"]}},
+        Outputs={"Role": {"Value": {"Ref": "Role"}}},
+    )
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        return False
+    return aws.client("iam").list_role_policies(RoleName=stack_outputs(stack)["Role"])["PolicyNames"] == []
+
+
+@probe("s3_bucket_versioning_is_set")
+def bucket_versioning_from_the_template(aws: Aws) -> bool:
+    stack = create_stack(
+        aws,
+        {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"Status": "Enabled"}}}},
+        Outputs={"Bucket": {"Value": {"Ref": "Bucket"}}},
+    )
+    bucket = stack_outputs(stack)["Bucket"]
+    put = aws.client("s3").put_object(Bucket=bucket, Key="k", Body=b"v")
+    return aws.client("s3").get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled" and bool(
+        put.get("VersionId")
+    )
+
+
 @probe("lambda_aliases")
 def alias_is_created(aws: Aws) -> bool:
     stack = create_stack(
@@ -971,27 +1019,41 @@ def job_definition_keeps_nested_properties(aws: Aws) -> bool:
 
 
 @probe("custom_resources_complete_before_their_dependents")
-def failed_custom_resource_fails_the_stack(aws: Aws) -> bool:
+def custom_resource_is_awaited_once(aws: Aws) -> bool:
     resources = {
         "Fn": function_resource(),
         "Custom": {"Type": "Custom::Probe", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+        "After": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::GetAtt": ["Custom", "Name"]}}},
     }
-    with lambda_invocations() as seen:
-        answered: list[bool] = []
 
-        def answer() -> None:
-            event = until(lambda: seen and seen[0], 10)
-            if event:
-                respond_to_custom_resource(event, "FAILED")
-                answered.append(True)
+    def answering(status: str, data: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Create the stack while a thread answers each request of the custom resource with STATUS."""
+        with lambda_invocations() as seen:
+            done = threading.Event()
 
-        # The response must reach the server while the stack is being created: answer from a thread.
-        responder = threading.Thread(target=answer, daemon=True)
-        responder.start()
-        stack = create_stack(aws, resources, seconds=15)
-        responder.join(timeout=15)
-    failed = stack["StackStatus"] in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
-    if not (answered and failed and "the probe answered FAILED" in stack.get("Reason", "the probe answered FAILED")):
+            def answer() -> None:
+                answered = 0
+                while not done.is_set():
+                    for event in seen[answered:]:
+                        respond_to_custom_resource(event, status, data)
+                        answered += 1
+                    time.sleep(0.05)
+
+            responder = threading.Thread(target=answer, daemon=True)
+            responder.start()
+            stack = create_stack(aws, resources, seconds=15)
+            time.sleep(0.5)  # a second request, if the response made one, would be seen meanwhile
+            done.set()
+            responder.join(timeout=5)
+            return list(seen), stack
+
+    name = unique("after")
+    requests, stack = answering("SUCCESS", {"Name": name})
+    created = aws.client("sqs").list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+    if not (len(requests) == 1 and stack["StackStatus"] == "CREATE_COMPLETE" and len(created) == 1):
+        return False
+    requests, stack = answering("FAILED")
+    if not (stack["StackStatus"] != "CREATE_IN_PROGRESS" and "the probe answered FAILED" in stack.get("Reason", "")):
         return False
     # No answer at all: the stack fails once the resource's ServiceTimeout has passed.
     silent = {**resources["Custom"]["Properties"], "ServiceTimeout": "2"}
