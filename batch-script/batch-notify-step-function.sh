@@ -3,8 +3,10 @@
 # Functions task), then reports its result with SendTaskSuccess, or its failure with
 # SendTaskFailure; on any failure, signal included, it reports and exits non-zero.
 #
-# usage: batch-notify-step-function.sh TASK_TOKEN ENTRY_JSON SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
-#   TASK_TOKEN     token of the waiting task, or "none" when Step Functions waits for the job itself
+# usage: batch-notify-step-function.sh TASK_REF ENTRY_JSON SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
+#   TASK_REF       reference of the waiting task's token in the table $TASK_TOKEN_TABLE (the job never
+#                  receives the token itself: Batch shows parameters to anyone who can describe the
+#                  job), or "none" when Step Functions waits for the job itself
 #   ENTRY_JSON     the entry as a JSON object; "expectedJobStatus": "FAILED" makes this sample fail
 #   SLEEP_SECONDS  seconds of (pretend) work
 #   HEARTBEAT_INTERVAL_SECONDS  seconds between heartbeats; 0 sends none while working
@@ -14,7 +16,8 @@
 # The task token is a credential: it is never printed and never put on a command line.
 set -eu
 
-task_token=${1:-none}
+task_ref=${1:-none}
+task_token=none
 entry=${2-"{}"}
 sleep_seconds=${3:-0}
 heartbeat_interval=${4:-0}
@@ -37,6 +40,7 @@ fi
 #   success:  {taskToken, output} from TASK_TOKEN and OUTPUT
 #   failure:  {taskToken, error, cause} from TASK_TOKEN, ERROR and CAUSE
 #   token:    {taskToken} from TASK_TOKEN
+#   lookup:   the GetItem request of the token's item, from TASK_TOKEN_TABLE and TASK_REF
 #   expected: the entry's expectedJobStatus (default SUCCEEDED), from ENTRY
 make_json() {
     case "$json_tool" in
@@ -48,6 +52,7 @@ make_json() {
         success) jq -n -c -a '{taskToken: env.TASK_TOKEN, output: env.OUTPUT}' ;;
         failure) jq -n -c -a '{taskToken: env.TASK_TOKEN, error: env.ERROR, cause: env.CAUSE}' ;;
         token) jq -n -c -a '{taskToken: env.TASK_TOKEN}' ;;
+        lookup) jq -n -c -a '{TableName: env.TASK_TOKEN_TABLE, Key: {ref: {S: env.TASK_REF}}, ConsistentRead: true}' ;;
         expected) jq -n -r 'env.ENTRY | fromjson | if type == "object" then (.expectedJobStatus // "SUCCEEDED") else error("the entry is not a JSON object") end' ;;
         esac
         ;;
@@ -65,6 +70,8 @@ elif kind == "failure":
     doc = {"taskToken": e("TASK_TOKEN"), "error": e("ERROR"), "cause": e("CAUSE")}
 elif kind == "token":
     doc = {"taskToken": e("TASK_TOKEN")}
+elif kind == "lookup":
+    doc = {"TableName": e("TASK_TOKEN_TABLE"), "Key": {"ref": {"S": e("TASK_REF")}}, "ConsistentRead": True}
 else:
     entry = json.loads(e("ENTRY"))
     if not isinstance(entry, dict):
@@ -100,6 +107,17 @@ report_failure() {
     log "reported failure $1"
 }
 
+# read_task_token: prints the token kept under TASK_REF (nothing when there is none). Like every
+# request here, the lookup travels in a private file; the token goes to a variable, not a log.
+read_task_token() (
+    request="$workdir/lookup.json"
+    export TASK_REF="$task_ref"
+    umask 077
+    make_json lookup >"$request"
+    aws dynamodb get-item --cli-input-json "file://$request" --query Item.taskToken.S --output text
+    rm -f "$request"
+)
+
 heartbeat() {
     [ "$task_token" != none ] || return 0
     call_sfn send-task-heartbeat token
@@ -124,9 +142,14 @@ trap on_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-if [ "$task_token" = none ]; then
+if [ "$task_ref" = none ]; then
     log "started; no task token: Step Functions waits for this job itself"
 else
+    if ! task_token=$(read_task_token) || [ -z "$task_token" ] || [ "$task_token" = None ]; then
+        task_token=none
+        log "the task token of reference ...$(printf '%s' "$task_ref" | tail -c 8) cannot be read: nothing to report to"
+        exit 3
+    fi
     log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
 fi
 

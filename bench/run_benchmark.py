@@ -3,7 +3,7 @@
     .venv/bin/python bench/run_benchmark.py --entries 1 10 100
 
 For each N it deploys nothing new: one emulator and one stack (job sleep 0, no array job, Map
-concurrency 40) serve every N. N above the template's MaxEntries (500) is sent as several
+concurrency 40) serve every N. N above the template's MaxEntries (150) is sent as several
 requests started together, as the README tells users to split large requests. It prints one
 JSON document per N: wall time, entries per second, per-entry orchestration overhead, state
 transitions and history events per entry (parent and child), and the floor measured in the
@@ -37,7 +37,7 @@ from local_emulator.server import Emulator, free_port  # noqa: E402
 from tests.support.waiting_tasks import WaitingTasks  # noqa: E402
 
 CONCURRENCY = 40  # children at once per request (Map concurrency)
-REQUEST_SIZE = 500  # the template's default MaxEntries
+REQUEST_SIZE = 150  # the template's default MaxEntries
 PARAMETERS = {
     "batchSleepDuration": "0",
     "ArrayJobSize": "0",

@@ -1,13 +1,19 @@
-"""Submits the Batch job of a waitForTaskToken task and hands the job the task's token.
+"""Submits the Batch job of a waitForTaskToken task.
 
-The job's script reports back with SendTaskSuccess/SendTaskFailure. When the job cannot be
-submitted (bad input, SubmitJob refused), this function fails the waiting task at once with
-SendTaskFailure, so that the execution never waits for a callback that cannot come.
+The job never receives the token (Batch shows a job's parameters in DescribeJobs, in every job
+state-change event and in CloudTrail): the token is kept in the task token table under a random
+reference, which the job receives and which only the job's role can read. The job's script reports
+back with SendTaskSuccess/SendTaskFailure. When the job cannot be submitted (bad input, an entry
+too large for Batch, SubmitJob refused), this function fails the waiting task at once, so that the
+execution never waits for a callback that cannot come.
 """
 
+import functools
 import json
 import os
 import re
+import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +31,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from submit_request import AuditKey, SubmitJobRequest
 
-# Batch caps a job's container overrides at 8,192 characters; token and entry travel as
-# parameters into the command, so they must fit with room for the rest of the command.
-MAX_TOKEN_AND_ENTRY_CHARS = 7168
+# ECS caps a task's container overrides at 8,192 characters, JSON punctuation and escaping
+# included; Batch on Fargate sends the command (every Ref:: replaced) and its own variables there.
+MAX_CONTAINER_OVERRIDES = 8192
+# Every job is tagged with its stack: the terminator may stop those only (an IAM condition on it).
+JOB_TAG = "sfn-batch-orchestrator:stack"
 
 # "standard" retries throttling errors (TooManyRequestsException) with backoff and jitter.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 6}, connect_timeout=5, read_timeout=20)
@@ -59,13 +67,17 @@ def job_name_for(execution_name: str) -> str:
 
 
 def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
+    """Fail the waiting task; `reported` says whether Step Functions heard it."""
     logger.error("failing the waiting task", extra={"error": error, "cause": cause, "task_token": redact(token)})
     try:
         sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
     except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        logger.warning("task could not be failed", extra={"reason": code})
         # TaskTimedOut / InvalidToken: the task is already closed; nothing is waiting any more.
-        logger.warning("task could not be failed", extra={"reason": exc.response["Error"]["Code"]})
-    return {"submitted": False, "error": error, "cause": cause}
+        reported = code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+        return {"submitted": False, "error": error, "cause": cause, "reported": reported}
+    return {"submitted": False, "error": error, "cause": cause, "reported": True}
 
 
 @logger.inject_lambda_context(correlation_id_path="executionArn")
@@ -84,10 +96,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         return {"submitted": False, "duplicate": True}
     except Exception as exc:
-        # An unexpected failure (a bug, a missing setting) must not leave the task waiting for
-        # a callback that cannot come; re-raised, the invocation still counts as failed.
-        fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
-        raise
+        # An unexpected failure (a bug, a missing setting) must not leave the task waiting for a
+        # callback that cannot come. Once the task is failed, a retry could change nothing: only
+        # when Step Functions could not be told does the invocation fail (and Lambda retry it).
+        outcome = fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
+        if not outcome["reported"]:
+            raise
+        return outcome
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)
@@ -102,40 +117,75 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return fail_task(token, "InvalidInput", f"submit request rejected: {details}")
 
-    entry_json = json.dumps(request.entry, separators=(",", ":"))
-    if len(token) + len(entry_json) > MAX_TOKEN_AND_ENTRY_CHARS:
-        return fail_task(
-            token,
-            "EntryTooLarge",
-            f"entry is {len(entry_json)} characters; Batch allows about {MAX_TOKEN_AND_ENTRY_CHARS - len(token)} "
-            "here: pass a reference (an S3 key) instead of the data",
-        )
-
-    heartbeat_interval = max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)
-    job_name = job_name_for(request.execution_name)
+    reference = secrets.token_urlsafe(24)
     parameters = {
-        "taskToken": token,
-        "entry": entry_json,
+        "taskRef": reference,
+        "entry": json.dumps(request.entry, separators=(",", ":")),
         "sleepSeconds": str(request.sleep_seconds),
-        "heartbeatIntervalSeconds": str(heartbeat_interval),
+        "heartbeatIntervalSeconds": str(max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)),
     }
+    overrides = container_overrides_length(command_of(os.environ["JOB_DEFINITION"]), parameters)
+    if overrides > MAX_CONTAINER_OVERRIDES:
+        cause = (
+            f"the job's container overrides would take {overrides} characters (the command with the entry, as "
+            f"JSON); Batch on Fargate allows {MAX_CONTAINER_OVERRIDES}: pass a reference (an S3 key) instead"
+        )
+        return fail_task(token, "EntryTooLarge", cause)
     if request.audit:  # the job's state changes are recorded under this key by the notify function
         parameters |= {"auditRunId": request.audit.run_id, "auditEntryIndex": str(request.audit.entry_index)}
+
+    job_name = job_name_for(request.execution_name)
     try:
+        keep_token(reference, token)
         response = batch.submit_job(
             jobName=job_name,
             jobQueue=os.environ["JOB_QUEUE"],
             jobDefinition=os.environ["JOB_DEFINITION"],
             parameters=parameters,
+            tags={JOB_TAG: os.environ["JOB_TAG_VALUE"]},
         )
     except ClientError as exc:
         error = exc.response["Error"]
-        return fail_task(token, f"Batch.{error['Code']}", error.get("Message", str(exc)))
+        service = "Batch" if exc.operation_name == "SubmitJob" else "DynamoDB"
+        return fail_task(token, f"{service}.{error['Code']}", error.get("Message", str(exc)))
 
     logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": job_name, "task_token": redact(token)})
     if request.audit:
         record_submitted(request.audit, request, response["jobId"])
     return {"submitted": True, "jobId": response["jobId"], "jobName": job_name}
+
+
+def keep_token(reference: str, token: str) -> None:
+    """The token, where the job reads it by its reference, until the task itself would time out."""
+    expires = int(time.time()) + int(os.environ["TASK_TOKEN_TTL_SECONDS"]) + 3600
+    dynamodb.put_item(
+        TableName=os.environ["TASK_TOKEN_TABLE"],
+        Item={"ref": {"S": reference}, "taskToken": {"S": token}, "expiresAt": {"N": str(expires)}},
+        ConditionExpression="attribute_not_exists(#ref)",
+        ExpressionAttributeNames={"#ref": "ref"},
+    )
+
+
+@functools.cache
+def command_of(job_definition: str) -> tuple[str, ...]:
+    [definition] = batch.describe_job_definitions(jobDefinitions=[job_definition])["jobDefinitions"]
+    return tuple(definition["containerProperties"]["command"])
+
+
+def container_overrides_length(command: tuple[str, ...], parameters: dict[str, str]) -> int:
+    """The characters of the overrides Batch will send to ECS: the command with every Ref::
+    replaced, and Batch's own variables at their longest (a job id, an attempt, the queue's name,
+    a compute environment's name of up to 128 characters), as JSON."""
+    resolved = [re.sub(r"Ref::([A-Za-z0-9_]+)", lambda m: parameters.get(m.group(1), m.group(0)), a) for a in command]
+    variables = {
+        "AWS_BATCH_JOB_ID": "0" * 36,
+        "AWS_BATCH_JOB_ATTEMPT": "10",
+        "AWS_BATCH_JQ_NAME": os.environ["JOB_QUEUE"].rsplit("/", 1)[-1],
+        "AWS_BATCH_CE_NAME": "c" * 128,
+    }
+    environment = [{"name": name, "value": value} for name, value in variables.items()]
+    overrides = {"containerOverrides": [{"name": "default", "command": resolved, "environment": environment}]}
+    return len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
 
 
 def record_submitted(audit: AuditKey, request: SubmitJobRequest, job_id: str) -> None:

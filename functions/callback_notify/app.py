@@ -1,8 +1,9 @@
 """Completes a waitForTaskToken task: SendTaskSuccess with the given output, or SendTaskFailure.
 
-It also receives "Batch Job State Change" events (RUNNING, SUCCEEDED, FAILED), recorded in the
-audit table; and for jobs that stopped: a job that carries a task
-token and stopped without its script reporting (killed, out of memory, never started its script,
+It also receives "Batch Job State Change" events (RUNNING, SUCCEEDED, FAILED) of the jobs that
+report to a task, recorded in the audit table; and for jobs that stopped: a job whose task token
+(kept in the task token table under the reference the job was given) is still waiting and that
+stopped without its script reporting (killed, out of memory, never started its script,
 exited 0 without a callback) fails its task at once instead of leaving it to the heartbeat
 timeout. And "Step Functions Execution Status Change" events of children that failed, timed out
 or were stopped: their Batch jobs still queued or running are terminated, so that no job
@@ -24,8 +25,8 @@ from botocore.exceptions import ClientError
 from callback_request import BatchJobStateChange, CallbackRequest, ExecutionStatusChange
 from job_audit import record_job_state
 
-# The job definition's default taskToken parameter: the job reports to no task.
-NO_TASK_TOKEN = "none"  # noqa: S105 (a placeholder, not a secret)
+# The job definition's default taskRef parameter: the job reports to no task.
+NO_TASK = "none"
 # Errors meaning the task no longer waits: it completed, timed out, or the token is unknown.
 TASK_CLOSED_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
@@ -50,10 +51,20 @@ def send(request: CallbackRequest) -> None:
         sfn.send_task_failure(taskToken=request.task_token, error=request.error, cause=request.cause)
 
 
+def token_for(reference: str | None) -> str | None:
+    """The task token a job was given by reference (see the submit function); None when there is none."""
+    if not reference or reference == NO_TASK:
+        return None
+    item = dynamodb.get_item(
+        TableName=os.environ["TASK_TOKEN_TABLE"], Key={"ref": {"S": reference}}, ConsistentRead=True
+    ).get("Item")
+    return item["taskToken"]["S"] if item else None
+
+
 def request_for_stopped_job(change: BatchJobStateChange) -> CallbackRequest | None:
     job = change.detail
-    token = job.parameters.get("taskToken")
-    if not token or token == NO_TASK_TOKEN:
+    token = token_for(job.parameters.get("taskRef"))
+    if token is None:
         return None
     where = f"job {job.job_id} ({job.job_name})"
     if job.status == "SUCCEEDED":
@@ -69,10 +80,12 @@ def terminate_jobs_of(change: ExecutionStatusChange) -> dict[str, Any]:
     `<name>-array`): terminate those that have not finished."""
     child = change.detail
     prefix = re.sub(r"[^A-Za-z0-9_-]", "-", child.name)
-    listed = batch.list_jobs(jobQueue=os.environ["JOB_QUEUE"], filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}])
+    pages = batch.get_paginator("list_jobs").paginate(
+        jobQueue=os.environ["JOB_QUEUE"], filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}]
+    )
     reason = f"child execution {child.name} {child.status}: its jobs must not outlive it"
     terminated = []
-    for job in listed["jobSummaryList"]:
+    for job in (job for page in pages for job in page["jobSummaryList"]):
         if job["status"] in UNFINISHED:
             batch.terminate_job(jobId=job["jobId"], reason=reason[:255])
             terminated.append(job["jobId"])

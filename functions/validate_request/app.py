@@ -11,9 +11,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import ValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from request_model import MAX_ENTRY_JSON_CHARS, Entry, Envelope
+from request_model import MAX_ENTRY_OVERRIDE_CHARS, Entry, Envelope
 
 MAX_PROBLEMS_LISTED = 20
+# The run's account (the parent's Map result and Report output) must fit in a state: 262,144 bytes,
+# less what else the state holds. Every entry is counted as failed with the longest error name
+# Step Functions allows (256 characters, up to 4 bytes each), so no mix of failures can exceed it.
+ACCOUNT_LIMIT_BYTES = 262144 - 2048
+MAX_ERROR_BYTES = 256 * 4
 
 logger = Logger()
 tracer = Tracer()
@@ -43,15 +48,41 @@ def problems_of(event: Any, max_entries: int) -> list[str]:
         except ValidationError as error:
             problems.extend(describe(error, f"{where}."))
             continue
-        size = len(json.dumps(raw, separators=(",", ":")))
-        if size > MAX_ENTRY_JSON_CHARS:
-            limit = MAX_ENTRY_JSON_CHARS
-            problems.append(f"{where}: {size} characters of JSON, at most {limit}: pass an S3 key instead")
+        size = override_characters(raw)
+        if size > MAX_ENTRY_OVERRIDE_CHARS:
+            limit = MAX_ENTRY_OVERRIDE_CHARS
+            problems.append(
+                f"{where}: {size} characters in Batch's container overrides (its JSON, escaped), at most {limit}: "
+                "pass an S3 key instead"
+            )
         if entry.name in first_index_of:
             first = first_index_of[entry.name]
             problems.append(f"{where}.name: duplicate name {entry.name!r} (also input.entries[{first}])")
         first_index_of.setdefault(entry.name, index)
+    if not problems:
+        size = worst_account_bytes(entries)
+        if size > ACCOUNT_LIMIT_BYTES:
+            problems.append(
+                f"input.entries: the run's account of {len(entries)} entries could reach {size} bytes (every entry "
+                f"failed, with the longest error name), more than the {ACCOUNT_LIMIT_BYTES} a state may hold: send "
+                "fewer entries, or shorter names"
+            )
     return problems
+
+
+def override_characters(entry: dict[str, Any]) -> int:
+    """The characters an entry takes in Batch's container overrides: its JSON, escaped as a string."""
+    return len(json.dumps(json.dumps(entry, separators=(",", ":")), ensure_ascii=False)) - 2
+
+
+def worst_account_bytes(entries: list[dict[str, Any]]) -> int:
+    """The bytes of the parent's account of ENTRIES if every one of them failed (see the Entry failed
+    state): each entry's fields, its name as JSON, the child's ARN and the longest error name."""
+    arn = len(os.environ["CHILD_EXECUTION_ARN_PREFIX"]) + len(":9999-") + 36
+    fields = '{"index":9999,"name":,"status":"FAILED","childExecutionArn":"","error":"","jobId":"","attempts":10},'
+    per_entry = len(fields) + arn + 36 + MAX_ERROR_BYTES
+    names = sum(len(json.dumps(entry["name"], ensure_ascii=False).encode()) for entry in entries)
+    return len(entries) * per_entry + names
 
 
 @logger.inject_lambda_context

@@ -4,9 +4,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# An entry travels to its job as a Batch parameter beside the task token (about 700 of Batch's
-# 8,192 characters of container overrides): 6 KiB leaves room for the rest of the command.
-MAX_ENTRY_JSON_CHARS = 6144
+# An entry travels to its job as a Batch parameter, which ends up in the container overrides Batch
+# sends to ECS (8,192 characters, JSON escaping included: the entry's JSON is escaped once more
+# there). 7,168 leaves room for the rest of the command and Batch's own variables; the submit
+# function counts the whole, exactly.
+MAX_ENTRY_OVERRIDE_CHARS = 7168
 
 
 class Entry(BaseModel):

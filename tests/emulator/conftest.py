@@ -88,6 +88,33 @@ class Deployed:
         plain = TypeDeserializer()
         return [{key: plain.deserialize(value) for key, value in item.items()} for item in items]
 
+    def executions(self) -> list[str]:
+        """Every execution of the stack's state machines."""
+        sfn = self.client("stepfunctions")
+        return [
+            execution["executionArn"]
+            for key in ("OrchestratorStateMachineArn", "SyncNestedStateMachineArn", "CallbackNotifyStateMachineArn")
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.outputs[key])
+            for execution in page["executions"]
+        ]
+
+    def task_tokens(self) -> set[str]:
+        """Every task token the stack's executions handed out (their histories hold them)."""
+        tokens = set()
+        for execution in self.executions():
+            for event in self.history(execution):
+                parameters = event.get("taskScheduledEventDetails", {}).get("parameters")
+                if parameters and "taskToken" in parameters:
+                    tokens.add(json.loads(parameters)["Payload"]["taskToken"])
+        return tokens
+
+    def token_of_job(self, job_id: str) -> str:
+        """The token a job reads by its reference, as the job's script reads it."""
+        job = self.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+        table = {e["name"]: e["value"] for e in job["container"]["environment"]}["TASK_TOKEN_TABLE"]
+        key = {"ref": {"S": job["parameters"]["taskRef"]}}
+        return self.client("dynamodb").get_item(TableName=table, Key=key)["Item"]["taskToken"]["S"]
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         return [

@@ -120,7 +120,7 @@ def aws_cli(deployed: Deployed, *args: str) -> subprocess.CompletedProcess[str]:
 def test_script_calls_back_twice(callback_only: Deployed):
     result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "echo"}]}})
     [entry] = result.entries
-    token = callback_only.client("batch").describe_jobs(jobs=[entry.job_id])["jobs"][0]["parameters"]["taskToken"]
+    token = callback_only.token_of_job(entry.job_id)
 
     again = aws_cli(callback_only, "stepfunctions", "send-task-success", "--task-token", token, "--task-output", "{}")
 

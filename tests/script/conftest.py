@@ -13,7 +13,8 @@ import pytest
 
 from local_emulator.server import Emulator, free_port
 from tests.support.paths import BATCH_SCRIPT
-from tests.support.waiting_tasks import WaitingTasks
+from tests.support.template import resources
+from tests.support.waiting_tasks import WaitingTask, WaitingTasks
 
 SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"]}
 # Whole-second margins around the script's heartbeat interval: this proves heartbeats flow,
@@ -29,12 +30,45 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def clients(endpoint: str) -> dict[str, Any]:
-    return {name: boto3.client(name, endpoint_url=endpoint) for name in ("stepfunctions", "sqs", "s3")}
+    return {name: boto3.client(name, endpoint_url=endpoint) for name in ("stepfunctions", "sqs", "s3", "dynamodb")}
+
+
+TOKEN_TABLE = "task-tokens"
+
+
+@pytest.fixture(scope="module")
+def token_table(endpoint: str) -> str:
+    """The template's task token table, where the submit function keeps a job's token."""
+    properties = resources("AWS::DynamoDB::Table")["TaskTokenTable"]["Properties"]
+    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=TOKEN_TABLE,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode=properties["BillingMode"],
+    )
+    return TOKEN_TABLE
+
+
+class ReferencedTasks(WaitingTasks):
+    """Waiting tasks whose tokens are kept in the token table, as a job finds them: `task.ref`."""
+
+    def __init__(self, dynamodb: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dynamodb = dynamodb
+
+    def start(self, deadline_seconds: float = 10) -> WaitingTask:
+        task = super().start(deadline_seconds)
+        task.ref = f"ref-{uuid.uuid4().hex}"
+        item = {"ref": {"S": task.ref}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
+        self.dynamodb.put_item(TableName=TOKEN_TABLE, Item=item)
+        return task
 
 
 @pytest.fixture
-def waiting_tasks(clients: dict[str, Any]) -> WaitingTasks:
-    return WaitingTasks(clients["stepfunctions"], clients["sqs"], heartbeat_seconds=HEARTBEAT_SECONDS)
+def waiting_tasks(clients: dict[str, Any], token_table: str) -> WaitingTasks:
+    return ReferencedTasks(
+        clients["dynamodb"], clients["stepfunctions"], clients["sqs"], heartbeat_seconds=HEARTBEAT_SECONDS
+    )
 
 
 @dataclass
@@ -68,6 +102,7 @@ def job_environment(endpoint: str, tmp_path: Path) -> dict[str, str]:
         "AWS_BATCH_JOB_ATTEMPT": "1",
         "AWS_BATCH_JQ_NAME": "queue",
         "AWS_BATCH_CE_NAME": "fargate",
+        "TASK_TOKEN_TABLE": TOKEN_TABLE,
     }
 
 
@@ -76,8 +111,8 @@ def run(command: list[str], env: dict[str, str], timeout: float = 60, **popen: A
     return Run(process.returncode, process.stdout, process.stderr)
 
 
-def script_command(shell: list[str], token: str, entry: str, sleep: int = 0, heartbeat: int = 0) -> list[str]:
-    return [*shell, str(BATCH_SCRIPT), token, entry, str(sleep), str(heartbeat)]
+def script_command(shell: list[str], reference: str, entry: str, sleep: int = 0, heartbeat: int = 0) -> list[str]:
+    return [*shell, str(BATCH_SCRIPT), reference, entry, str(sleep), str(heartbeat)]
 
 
 @pytest.fixture

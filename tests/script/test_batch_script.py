@@ -25,7 +25,7 @@ HOSTILE_ENTRY = {
 def test_success_reports_the_result_with_the_entry_intact(shell, waiting_tasks, job_environment):
     task = waiting_tasks.start()
 
-    result = run(script_command(shell, task.token, json.dumps(HOSTILE_ENTRY)), job_environment)
+    result = run(script_command(shell, task.ref, json.dumps(HOSTILE_ENTRY)), job_environment)
 
     assert result.returncode == 0, result.stdout + result.stderr
     outcome = waiting_tasks.outcome(task)
@@ -41,7 +41,7 @@ def test_python3_builds_the_same_json_where_the_image_has_no_jq(shell, waiting_t
     task = waiting_tasks.start()
 
     result = run(
-        script_command(shell, task.token, json.dumps(HOSTILE_ENTRY)), {**job_environment, "BATCH_JSON_TOOL": "python3"}
+        script_command(shell, task.ref, json.dumps(HOSTILE_ENTRY)), {**job_environment, "BATCH_JSON_TOOL": "python3"}
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -52,7 +52,7 @@ def test_heartbeats_keep_a_long_job_alive(shell, waiting_tasks, job_environment)
     task = waiting_tasks.start()
     work = HEARTBEAT_SECONDS + 2  # longer than the task's heartbeat timeout: only heartbeats save it
 
-    result = run(script_command(shell, task.token, '{"name": "slow"}', sleep=work, heartbeat=1), job_environment)
+    result = run(script_command(shell, task.ref, '{"name": "slow"}', sleep=work, heartbeat=1), job_environment)
 
     assert result.returncode == 0, result.stdout + result.stderr
     outcome = waiting_tasks.outcome(task)
@@ -63,7 +63,7 @@ def test_heartbeats_keep_a_long_job_alive(shell, waiting_tasks, job_environment)
 def test_requested_failure_reports_error_and_cause_and_exits_non_zero(shell, waiting_tasks, job_environment):
     task = waiting_tasks.start()
 
-    result = run(script_command(shell, task.token, '{"name": "x", "expectedJobStatus": "FAILED"}'), job_environment)
+    result = run(script_command(shell, task.ref, '{"name": "x", "expectedJobStatus": "FAILED"}'), job_environment)
 
     assert result.returncode == 1
     outcome = waiting_tasks.outcome(task)
@@ -75,7 +75,7 @@ def test_requested_failure_reports_error_and_cause_and_exits_non_zero(shell, wai
 def test_bad_entry_is_reported_as_invalid_input(shell, waiting_tasks, job_environment, entry):
     task = waiting_tasks.start()
 
-    result = run(script_command(shell, task.token, entry), job_environment)
+    result = run(script_command(shell, task.ref, entry), job_environment)
 
     assert result.returncode == 2
     outcome = waiting_tasks.outcome(task)
@@ -85,7 +85,7 @@ def test_bad_entry_is_reported_as_invalid_input(shell, waiting_tasks, job_enviro
 
 def test_bad_sleep_is_reported_as_invalid_input(shell, waiting_tasks, job_environment):
     task = waiting_tasks.start()
-    result = run([*script_command(shell, task.token, "{}")[:-2], "ten", "0"], job_environment)
+    result = run([*script_command(shell, task.ref, "{}")[:-2], "ten", "0"], job_environment)
     assert result.returncode == 2
     assert waiting_tasks.outcome(task)["error"] == "Job.InvalidInput"
 
@@ -93,7 +93,7 @@ def test_bad_sleep_is_reported_as_invalid_input(shell, waiting_tasks, job_enviro
 def test_terminated_job_reports_and_exits_143(shell, waiting_tasks, job_environment):
     task = waiting_tasks.start()
     process = subprocess.Popen(
-        script_command(shell, task.token, '{"name": "long"}', sleep=300, heartbeat=1),
+        script_command(shell, task.ref, '{"name": "long"}', sleep=300, heartbeat=1),
         env=job_environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -124,7 +124,7 @@ def test_the_token_is_never_printed(shell, waiting_tasks, job_environment):
     runs = []
     for entry in ('{"name": "ok"}', '{"expectedJobStatus": "FAILED"}', "broken"):
         task = waiting_tasks.start()
-        runs.append((task.token, run(script_command(shell, task.token, entry, sleep=1, heartbeat=1), job_environment)))
+        runs.append((task.token, run(script_command(shell, task.ref, entry, sleep=1, heartbeat=1), job_environment)))
     for token, result in runs:
         printed = result.stdout + result.stderr
         assert token[-8:] in printed
@@ -135,17 +135,19 @@ def test_job_definition_command_fetches_the_script_from_s3_and_runs_it(shell, cl
     """The template's container command, Ref:: placeholders replaced as Batch does, run as-is."""
     definition = resources("AWS::Batch::JobDefinition")["JobDefinition"]["Properties"]
     clients["s3"].create_bucket(Bucket="scripts")
-    clients["s3"].put_object(Bucket="scripts", Key=BATCH_SCRIPT.name, Body=BATCH_SCRIPT.read_bytes())
+    clients["s3"].put_bucket_versioning(Bucket="scripts", VersioningConfiguration={"Status": "Enabled"})
+    published = clients["s3"].put_object(Bucket="scripts", Key=BATCH_SCRIPT.name, Body=BATCH_SCRIPT.read_bytes())
+    # A later version of the script: the job runs the version its definition names, not the latest.
+    clients["s3"].put_object(Bucket="scripts", Key=BATCH_SCRIPT.name, Body=b"exit 99\n")
     task = waiting_tasks.start()
-    parameters = {**definition["Parameters"], "taskToken": task.token, "entry": '{"name": "via-s3"}'}
+    parameters = {**definition["Parameters"], "taskRef": task.ref, "entry": '{"name": "via-s3"}'}
     command = [
         parameters[arg[5:]] if arg.startswith("Ref::") else arg for arg in definition["ContainerProperties"]["Command"]
     ]
     assert command[0] == "sh"
+    script = {"BATCH_SCRIPT_BUCKET": "scripts", "BATCH_SCRIPT_KEY": BATCH_SCRIPT.name}
 
-    result = run(
-        [*shell, *command[1:]], {**job_environment, "BATCH_SCRIPT_S3_URI": f"s3://scripts/{BATCH_SCRIPT.name}"}
-    )
+    result = run([*shell, *command[1:]], {**job_environment, **script, "BATCH_SCRIPT_VERSION": published["VersionId"]})
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(waiting_tasks.outcome(task)["output"])["entry"] == {"name": "via-s3"}
@@ -154,5 +156,15 @@ def test_job_definition_command_fetches_the_script_from_s3_and_runs_it(shell, cl
 def test_sample_payload_entry_round_trips(shell, waiting_tasks, job_environment):
     entry = json.loads((TEST_INPUTS / "batchjobsubmitfunction-payload.json").read_text())["entry"]
     task = waiting_tasks.start()
-    assert run(script_command(shell, task.token, json.dumps(entry)), job_environment).returncode == 0
+    assert run(script_command(shell, task.ref, json.dumps(entry)), job_environment).returncode == 0
     assert json.loads(waiting_tasks.outcome(task)["output"])["entry"] == entry
+
+
+def test_a_reference_without_a_token_fails_the_job_and_reports_nothing(shell, waiting_tasks, job_environment):
+    task = waiting_tasks.start()
+
+    result = run(script_command(shell, "ref-that-was-never-stored", '{"name": "lost"}'), job_environment)
+
+    assert result.returncode == 3
+    assert "cannot be read" in result.stdout + result.stderr
+    assert waiting_tasks.is_waiting(task), "no task was reported to (the heartbeat bounds the wait)"

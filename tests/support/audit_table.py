@@ -1,4 +1,4 @@
-"""The audit table as template.yaml defines it, created in moto for the handlers' unit tests."""
+"""DynamoDB tables as template.yaml defines them, created in moto for the handlers' unit tests."""
 
 from typing import Any
 
@@ -8,8 +8,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from tests.support.template import sam_template
 
 
-def create_audit_table(name: str) -> str:
-    properties = sam_template()["Resources"]["AuditTable"]["Properties"]
+def create_table_like(logical_id: str, name: str) -> str:
+    """A table named NAME with the keys of the template's table LOGICAL_ID."""
+    properties = sam_template()["Resources"][logical_id]["Properties"]
     boto3.client("dynamodb").create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
@@ -19,11 +20,19 @@ def create_audit_table(name: str) -> str:
     return name
 
 
+def create_audit_table(name: str) -> str:
+    return create_table_like("AuditTable", name)
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    deserialize = TypeDeserializer().deserialize
+    return {key: deserialize(value) for key, value in item.items()}
+
+
 def audit_item(table: str, run_id: str, entry_index: int) -> dict[str, Any] | None:
     item = (
         boto3.client("dynamodb")
         .get_item(TableName=table, Key={"runId": {"S": run_id}, "entryIndex": {"N": str(entry_index)}})
         .get("Item")
     )
-    plain = TypeDeserializer()
-    return {key: plain.deserialize(value) for key, value in item.items()} if item else None
+    return plain(item) if item else None

@@ -21,3 +21,22 @@ def fargate_queue(ec2: Any, iam: Any, batch: Any, name: str, max_vcpus: int) -> 
         priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
     )["jobQueueArn"]
+
+
+def template_job_definition(batch: Any, name: str) -> str:
+    """The template's job definition (its command, parameters and size), registered as NAME."""
+    from tests.support.template import resources
+
+    definition = resources("AWS::Batch::JobDefinition")["JobDefinition"]["Properties"]
+    container = definition["ContainerProperties"]
+    return batch.register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        platformCapabilities=["FARGATE"],
+        parameters=definition["Parameters"],
+        containerProperties={
+            "image": "example",
+            "command": container["Command"],
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )["jobDefinitionArn"]

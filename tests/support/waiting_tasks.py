@@ -16,6 +16,7 @@ from typing import Any
 class WaitingTask:
     token: str
     execution_arn: str
+    ref: str = "none"  # the token's reference in a task token table, where one keeps it
 
 
 class WaitingTasks:

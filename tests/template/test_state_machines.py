@@ -43,6 +43,8 @@ def sample_values(substitutions: dict[str, Any]) -> dict[str, str]:
             values[name] = f"stack-{name}-ABC123"
         elif name.startswith("Job"):
             values[name] = f"arn:aws:batch:us-east-1:123456789012:job-queue/{name}"
+        elif name == "StackName":
+            values[name] = "sfn-batch-orchestrator"
         else:
             raise AssertionError(f"no sample value for substitution {name}")
     return values
@@ -104,7 +106,8 @@ def test_no_state_waits_without_a_bound(machine):
         if state["Type"] != "Task":
             continue
         assert {"TimeoutSeconds", "TimeoutSecondsPath"} & state.keys(), f"{name} has no timeout"
-        if state["Resource"].endswith(".waitForTaskToken"):
+        if state["Resource"].endswith(".waitForTaskToken") and "BatchSubmit" in state["Parameters"]["FunctionName"]:
+            # A job can stall silently: its heartbeat tells a dead job from a long one.
             assert {"HeartbeatSeconds", "HeartbeatSecondsPath"} & state.keys(), f"{name} has no heartbeat"
 
 
@@ -166,3 +169,66 @@ def test_sample_payloads_fit_their_machines(machine, payload_file, expected):
         sample["validation"] = {"valid": True, "verdict": {"valid": True, "toleratedFailures": 0}}
     output = run_state(machine, SETTINGS_STATE, sample)
     assert expected.items() <= output.items()
+
+
+def run_states(machine: str, names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
+    """Run some states of the parent's Map iteration, one after the other, in moto's interpreter."""
+    processor = definition(machine)["States"]["Run children"]["ItemProcessor"]["States"]
+    states = {name: {k: v for k, v in processor[name].items() if k not in ("Next", "End")} for name in names}
+    for name, following in zip(names, [*names[1:], None], strict=True):
+        states[name] |= {"Next": following} if following else {"End": True}
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name="measure",
+            definition=json.dumps({"StartAt": names[0], "States": states}),
+            roleArn="arn:aws:iam::123456789012:role/x",
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, name="m", input=json.dumps(payload))["executionArn"]
+        deadline = time.monotonic() + 10
+        while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert description["status"] == "SUCCEEDED", description
+        return json.loads(description["output"])
+
+
+def test_the_validator_bounds_what_any_failed_entry_adds_to_the_runs_account(monkeypatch):
+    """The worst failed entry through the parent's own states: the longest name, the longest error
+    name Step Functions allows (256 characters of 4 bytes), a cause of 32 KiB (which stays out)."""
+    from tests.support.handlers import load_handler
+    from tests.support.paths import FUNCTIONS
+
+    prefix = "arn:aws:states:us-east-1:123456789012:execution:SyncNestedStateMachine-AbCdEfGh1234"
+    values = {
+        **sample_values(state_machine_files()["OrchestratorStateMachine"][1]),
+        "SyncNestedExecutionArnPrefix": prefix,
+    }
+    path, _ = state_machine_files()["OrchestratorStateMachine"]
+    monkeypatch.setattr(
+        "tests.template.test_state_machines.definition",
+        lambda machine: substituted_definition(path.read_text(), values),
+    )
+    entry = {"name": '"\\é🚀' * 64}
+    failed = run_states(
+        "OrchestratorStateMachine",
+        ["Entry failed"],
+        {
+            "index": 9999,
+            "entry": entry,
+            "childName": f"9999-{'0' * 36}",
+            "settings": {},
+            "outcome": {"failure": {"Error": "🚀" * 256, "Cause": "c" * 32768}},
+        },
+    )
+    account = run_states(
+        "OrchestratorStateMachine",
+        ["Account entry"],
+        {"account": failed["account"], "job": {"jobId": "0" * 36, "attempts": 10}},
+    )
+    measured = len(json.dumps(account, separators=(",", ":"), ensure_ascii=False).encode()) + 1  # and its comma
+
+    monkeypatch.setenv("CHILD_EXECUTION_ARN_PREFIX", prefix)
+    validator = load_handler(FUNCTIONS / "validate_request")
+    assert "cause" not in account
+    assert validator.worst_account_bytes([entry]) >= measured

@@ -17,6 +17,7 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = {
     "states:SendTaskFailure",
     "states:SendTaskHeartbeat",
     "batch:DescribeJobs",
+    "batch:DescribeJobDefinitions",
     "batch:ListJobs",
     "ecr:GetAuthorizationToken",
     "logs:CreateLogDelivery",  # vended log delivery for Step Functions logging
@@ -34,6 +35,15 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = {
 }
 
 
+def conditional_items(items: list[Any]) -> list[Any]:
+    """List items, each branch of an `Fn::If` item counted (a policy is checked whether or not it applies)."""
+    found = []
+    for item in items:
+        branches = item["Fn::If"][1:] if isinstance(item, dict) and "Fn::If" in item else [item]
+        found.extend(b for b in branches if b != {"Ref": "AWS::NoValue"})
+    return found
+
+
 def allow_statements() -> list[tuple[str, dict[str, Any]]]:
     """Every Allow statement of every IAM policy the deployed stack would hold."""
     found = []
@@ -41,7 +51,7 @@ def allow_statements() -> list[tuple[str, dict[str, Any]]]:
         properties = resource.get("Properties", {})
         documents = []
         if resource["Type"] == "AWS::IAM::Role":
-            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+            documents = [p["PolicyDocument"] for p in conditional_items(properties.get("Policies", []))]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents = [properties["PolicyDocument"]]
         for document in documents:
@@ -58,7 +68,7 @@ def as_list(value: Any) -> list[Any]:
 
 def test_the_stack_has_iam_policies_to_check():
     roles = [n for n, r in translated_template()["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
-    assert len(roles) >= 8, roles  # 3 functions, 3 state machines, job role, execution role
+    assert len(roles) >= 10, roles  # 4 functions, the publisher, 3 state machines, job role, execution role
     assert len(allow_statements()) >= 15
 
 
@@ -169,9 +179,18 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     built = {path.name for path in build_dir.iterdir()}
-    assert {"BatchSubmitFunction", "CallbackNotifyFunction", "ScriptPublisherFunction", "template.yaml"} <= built
+    assert {
+        "BatchSubmitFunction",
+        "CallbackNotifyFunction",
+        "ScriptPublisherFunction",
+        "ParameterCheckFunction",
+        "template.yaml",
+    } <= built
     assert (build_dir / "ScriptPublisherFunction" / "batch-notify-step-function.sh").is_file()
     assert (build_dir / "BatchSubmitFunction" / "aws_lambda_powertools").is_dir()
+    # aws-xray-sdk brings botocore: the function ships the matching boto3 too, not the runtime's.
+    assert (build_dir / "BatchSubmitFunction" / "botocore").is_dir()
+    assert (build_dir / "BatchSubmitFunction" / "boto3").is_dir()
 
 
 def test_readme_documents_every_parameter_and_output():

@@ -1,13 +1,14 @@
 """The submit function against moto: what it submits to Batch and what it tells Step Functions."""
 
 import json
+import time
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.support.audit_table import audit_item, create_audit_table
-from tests.support.batch_queue import fargate_queue
+from tests.support.audit_table import audit_item, create_audit_table, create_table_like, plain
+from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.waiting_tasks import WaitingTask, WaitingTasks
@@ -19,19 +20,13 @@ HEARTBEAT_SECONDS = 90
 def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     batch = boto3.client("batch")
     queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
-    definition = batch.register_job_definition(
-        jobDefinitionName="job",
-        type="container",
-        platformCapabilities=["FARGATE"],
-        containerProperties={
-            "image": "example",
-            "command": ["sh", "-c", "true"],
-            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
-        },
-    )["jobDefinitionArn"]
+    definition = template_job_definition(batch, "job")
     monkeypatch.setenv("JOB_QUEUE", queue)
     monkeypatch.setenv("JOB_DEFINITION", definition)
     monkeypatch.setenv("JOB_HEARTBEAT_SECONDS", str(HEARTBEAT_SECONDS))
+    monkeypatch.setenv("JOB_TAG_VALUE", "the-stack")
+    monkeypatch.setenv("TASK_TOKEN_TABLE", create_table_like("TaskTokenTable", "tokens"))
+    monkeypatch.setenv("TASK_TOKEN_TTL_SECONDS", "3600")
     boto3.client("dynamodb").create_table(
         TableName="idempotency",
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
@@ -70,7 +65,12 @@ def submitted_jobs(queue: str) -> list[dict[str, Any]]:
     return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
 
 
-def test_submits_one_job_carrying_token_entry_and_timing(
+def stored_token(reference: str) -> dict[str, Any]:
+    item = boto3.client("dynamodb").get_item(TableName="tokens", Key={"ref": {"S": reference}})["Item"]
+    return plain(item)
+
+
+def test_submits_one_job_carrying_a_token_reference_the_entry_and_timing(
     submit, batch_queue, waiting_tasks: WaitingTasks, lambda_context
 ):
     task = waiting_tasks.start()
@@ -82,10 +82,16 @@ def test_submits_one_job_carrying_token_entry_and_timing(
     assert result == {"submitted": True, "jobId": job["jobId"], "jobName": "3-abc-job"}
     assert job["jobName"] == "3-abc-job"
     assert job["jobQueue"] == batch_queue["queue"]
-    assert job["parameters"]["taskToken"] == task.token
     assert json.loads(job["parameters"]["entry"]) == entry
     assert job["parameters"]["sleepSeconds"] == "7"
     assert job["parameters"]["heartbeatIntervalSeconds"] == str(HEARTBEAT_SECONDS // 3)
+    assert job["tags"] == {"sfn-batch-orchestrator:stack": "the-stack"}
+    # The job gets a reference; the token itself is in the token table, with an expiry.
+    assert task.token not in json.dumps(job)
+    kept = stored_token(job["parameters"]["taskRef"])
+    assert kept["taskToken"] == task.token
+    assert kept["expiresAt"] > time.time() + 3600
+    assert len(job["parameters"]["taskRef"]) >= 32
     assert waiting_tasks.is_waiting(task), "a submitted job must leave the task waiting for the job's callback"
 
 
@@ -117,15 +123,24 @@ def test_event_without_token_is_an_error_and_submits_nothing(submit, batch_queue
     assert submitted_jobs(batch_queue["queue"]) == []
 
 
-def test_entry_too_large_for_batch_fails_the_task(submit, batch_queue, waiting_tasks, lambda_context):
+def test_entry_too_large_for_batchs_container_overrides_fails_the_task(
+    submit, batch_queue, waiting_tasks, lambda_context
+):
     task = waiting_tasks.start()
-
-    submit.lambda_handler(event_for(task, entry={"name": "big", "data": "x" * 8000}), lambda_context)
+    # Quotes double in the overrides (the entry's JSON is escaped once more there): 4,000 of them
+    # take 8,000 characters, over Batch's 8,192 with the rest of the command.
+    submit.lambda_handler(event_for(task, entry={"name": "big", "data": '"' * 4000}), lambda_context)
 
     outcome = waiting_tasks.outcome(task)
     assert (outcome["status"], outcome["error"]) == ("FAILED", "EntryTooLarge")
-    assert "S3" in outcome["cause"]
+    assert "8192" in outcome["cause"] and "S3" in outcome["cause"]
     assert submitted_jobs(batch_queue["queue"]) == []
+
+
+def test_an_entry_that_fits_is_submitted(submit, batch_queue, waiting_tasks, lambda_context):
+    task = waiting_tasks.start()
+    submit.lambda_handler(event_for(task, entry={"name": "fits", "data": "x" * 7000}), lambda_context)
+    assert len(submitted_jobs(batch_queue["queue"])) == 1 and waiting_tasks.is_waiting(task)
 
 
 def throttle_submit_job(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:

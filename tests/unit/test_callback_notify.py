@@ -6,7 +6,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.audit_table import audit_item, create_audit_table, create_table_like
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 from tests.support.waiting_tasks import WaitingTask, WaitingTasks
@@ -15,6 +15,7 @@ from tests.support.waiting_tasks import WaitingTask, WaitingTasks
 @pytest.fixture
 def notify(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AUDIT_TABLE", create_audit_table("audit"))
+    monkeypatch.setenv("TASK_TOKEN_TABLE", create_table_like("TaskTokenTable", "tokens"))
     return load_handler(FUNCTIONS / "callback_notify")
 
 
@@ -94,10 +95,15 @@ def test_logs_name_the_token_only_by_its_suffix(notify, waiting_tasks, lambda_co
 
 
 def job_event(task: WaitingTask | None, status: str, **detail: Any) -> dict[str, Any]:
-    """The sample "Batch Job State Change" event, for TASK's token (or none)."""
+    """The sample "Batch Job State Change" event of a job given a reference to TASK's token, kept
+    in the token table as the submit function keeps it (or of a job with no task)."""
     event = json.loads((TEST_INPUTS / "batch-job-state-change-event.json").read_text())
     event["detail"].update(status=status, **detail)
-    event["detail"]["parameters"]["taskToken"] = task.token if task else "none"
+    reference = f"ref-{task.token[-12:]}" if task else "none"
+    if task:
+        item = {"ref": {"S": reference}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
+        boto3.client("dynamodb").put_item(TableName="tokens", Item=item)
+    event["detail"]["parameters"]["taskRef"] = reference
     return event
 
 
@@ -193,3 +199,52 @@ def test_a_job_outside_any_run_is_not_recorded(notify, waiting_tasks, lambda_con
 
     assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
     assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
+
+
+def execution_ended(name: str, status: str = "FAILED") -> dict[str, Any]:
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:SyncNested:{name}"
+    return {
+        "version": "0",
+        "id": "e",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-11-23T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {"executionArn": arn, "name": name, "status": status},
+    }
+
+
+def test_every_page_of_an_ended_childs_jobs_is_terminated(notify, lambda_context, monkeypatch):
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("JOB_QUEUE", "arn:aws:batch:us-east-1:123456789012:job-queue/queue")
+    listing = {
+        "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/queue",
+        "filters": [{"name": "JOB_NAME", "values": ["7-child*"]}],
+    }
+    reason = "child execution 7-child FAILED: its jobs must not outlive it"
+    with Stubber(notify.batch) as batch:
+        batch.add_response(
+            "list_jobs",
+            {"jobSummaryList": [{"jobId": "a", "jobName": "7-child-job", "status": "RUNNING"}], "nextToken": "more"},
+            listing,
+        )
+        batch.add_response("terminate_job", {}, {"jobId": "a", "reason": reason})
+        batch.add_response(
+            "list_jobs",
+            {
+                "jobSummaryList": [
+                    {"jobId": "b", "jobName": "7-child-array", "status": "RUNNABLE"},
+                    {"jobId": "c", "jobName": "7-child-old", "status": "SUCCEEDED"},
+                ]
+            },
+            {**listing, "nextToken": "more"},
+        )
+        batch.add_response("terminate_job", {}, {"jobId": "b", "reason": reason})
+
+        result = notify.lambda_handler(execution_ended("7-child"), lambda_context)
+
+        batch.assert_no_pending_responses()
+    assert result == {"terminated": ["a", "b"]}

@@ -8,11 +8,14 @@ import pytest
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 
+CHILD_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:SyncNestedStateMachine-AbCdEfGh1234"
+
 
 @pytest.fixture
 def validate(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("MAX_ENTRIES", "3")
     monkeypatch.setenv("TOLERATED_FAILURE_PERCENTAGE", "50")
+    monkeypatch.setenv("CHILD_EXECUTION_ARN_PREFIX", CHILD_PREFIX)
     return load_handler(FUNCTIONS / "validate_request")
 
 
@@ -55,8 +58,13 @@ def test_sample_payloads_are_accepted(validate, lambda_context, payload):
             "input.entries[1].name: duplicate name 'a' (also input.entries[0])",
         ),
         (
-            {"input": {"entries": [{"name": "big", "data": "x" * 7000}]}},
-            "input.entries[0]: 7024 characters of JSON, at most 6144",
+            {"input": {"entries": [{"name": "big", "data": "x" * 7200}]}},
+            "input.entries[0]: 7232 characters in Batch's container overrides (its JSON, escaped), at most 7168",
+        ),
+        (
+            # Quotes are escaped twice over: 1,800 of them take 7,200 characters.
+            {"input": {"entries": [{"name": "quotes", "data": '"' * 1800}]}},
+            "input.entries[0]: 7235 characters in Batch's container overrides",
         ),
     ],
 )
@@ -87,3 +95,13 @@ def test_tolerated_failures_round_down(validate, lambda_context, monkeypatch, pe
     monkeypatch.setenv("TOLERATED_FAILURE_PERCENTAGE", percentage)
     request = {"input": {"entries": [{"name": str(i)} for i in range(entries)]}}
     assert verdict(validate, lambda_context, request)["toleratedFailures"] == tolerated
+
+
+def test_a_request_whose_account_could_overflow_a_state_is_rejected(validate, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_ENTRIES", "1000")
+    accepted = {"input": {"entries": [{"name": f"entry-{i:03d}"} for i in range(150)]}}
+    assert verdict(validate, lambda_context, accepted)["valid"] is True
+    long_names = {"input": {"entries": [{"name": f"{i:03d}" + "é" * 253} for i in range(150)]}}
+    result = verdict(validate, lambda_context, long_names)
+    assert result["valid"] is False
+    assert "the run's account of 150 entries could reach" in result["cause"] and "shorter names" in result["cause"]
