@@ -3,12 +3,13 @@
     .venv/bin/python bench/run_benchmark.py --entries 1 10 100
 
 For each N it deploys nothing new: one emulator and one stack (job sleep 0, no array job, Map
-concurrency 40) serve every N. N above the template's MaxEntries (150) is sent as several
+concurrency 40) serve every N. N above the template's default MaxEntries is sent as several
 requests started together, as the README tells users to split large requests. It prints one
 JSON document per N: wall time, entries per second, per-entry orchestration overhead, state
 transitions and history events per entry (parent and child), and the floor measured in the
 same run: N processes running the job definition's command (script download, heartbeat,
-callback: the same AWS CLI calls) at the same concurrency, with real task tokens. The ratio
+callback: the same AWS CLI calls) at the same concurrency, with real task tokens kept in the
+stack's task token table. The ratio
 to the floor is what orchestration costs.
 """
 
@@ -34,10 +35,11 @@ from local_emulator.batch_runtime import substitute_parameters  # noqa: E402
 from local_emulator.deploy import deploy  # noqa: E402
 from local_emulator.run import OrchestratorRun  # noqa: E402
 from local_emulator.server import Emulator, free_port  # noqa: E402
-from tests.support.waiting_tasks import WaitingTasks  # noqa: E402
+from tests.support.template import sam_template  # noqa: E402
+from tests.support.waiting_tasks import ReferencedTasks  # noqa: E402
 
 CONCURRENCY = 40  # children at once per request (Map concurrency)
-REQUEST_SIZE = 150  # the template's default MaxEntries
+REQUEST_SIZE = int(sam_template()["Parameters"]["MaxEntries"]["Default"])
 PARAMETERS = {
     "batchSleepDuration": "0",
     "ArrayJobSize": "0",
@@ -110,12 +112,14 @@ def floor(emulator: Emulator, stack: Any, entries: int) -> float:
     sfn = boto3.client("stepfunctions", endpoint_url=emulator.endpoint_url)
     sqs = boto3.client("sqs", endpoint_url=emulator.endpoint_url)
     batch = boto3.client("batch", endpoint_url=emulator.endpoint_url)
+    dynamodb = boto3.client("dynamodb", endpoint_url=emulator.endpoint_url)
     # Every token is made before the first process starts: the last ones wait as long as the whole
     # floor runs (about 1 s per job on 2 cores), so their heartbeat bound is the run's, not a job's.
-    tasks = WaitingTasks(sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000)
-    waiting = [tasks.start() for _ in range(entries)]
     definition = batch.describe_job_definitions(jobDefinitions=[stack.outputs["JobDefinitionArn"]])["jobDefinitions"][0]
     container = definition["containerProperties"]
+    token_table = next(e["value"] for e in container["environment"] if e["name"] == "TASK_TOKEN_TABLE")
+    tasks = ReferencedTasks(dynamodb, token_table, sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000)
+    waiting = [tasks.start() for _ in range(entries)]
     env_base = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
@@ -132,7 +136,7 @@ def floor(emulator: Emulator, stack: Any, entries: int) -> float:
         workdir.mkdir()
         parameters = {
             **definition["parameters"],
-            "taskToken": waiting[index].token,
+            "taskRef": waiting[index].ref,
             "entry": json.dumps({"name": f"e{index}"}),
         }
         command = substitute_parameters(container["command"], parameters)

@@ -582,6 +582,64 @@ def history_is_capped(patcher: Patcher, emulator: Any) -> None:
     patcher.replace(ExecutionWorker, "_get_evaluation_environment", environment_failing_when_full)
 
 
+def _illegal_intrinsic_escape(expression: str) -> bool:
+    """Whether a string literal of an intrinsic function call escapes anything but ' { } and \\."""
+    quoted, escaped = False, False
+    for character in expression:
+        if escaped:
+            if character not in "'{}\\":
+                return True
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "'":
+            quoted = not quoted
+    return False
+
+
+def _intrinsic_escape_errors(node: Any, path: str = "") -> list[str]:
+    if isinstance(node, list):
+        return [error for index, item in enumerate(node) for error in _intrinsic_escape_errors(item, f"{path}/{index}")]
+    if not isinstance(node, dict):
+        return []
+    errors = [
+        f"SCHEMA_VALIDATION_FAILED: The value for the field '{key}' must be a valid JSONPath or a valid intrinsic "
+        f"function call at {path}"
+        for key, value in node.items()
+        if key.endswith(".$") and isinstance(value, str) and value.startswith("States.")
+        if _illegal_intrinsic_escape(value)
+    ]
+    return errors + [e for key, value in node.items() for e in _intrinsic_escape_errors(value, f"{path}/{key}")]
+
+
+@patch(
+    service="stepfunctions",
+    defect="a definition whose intrinsic function strings hold an escape AWS does not allow (\\\" for instance) is "
+    "accepted",
+    aws="CreateStateMachine refuses it: InvalidDefinition \"Invalid State Machine Definition: "
+    "'SCHEMA_VALIDATION_FAILED: The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic "
+    "function call at /States/S/Parameters'\" (only \\' \\{ \\} and \\\\ are escapes in an intrinsic's string)",
+    reference=f"{RECORDED}/v2/scenarios/test_base_scenarios.snapshot.json::test_illegal_escapes; "
+    "https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html (reserved characters)",
+    seen_in=MOTO,
+)
+def illegal_intrinsic_escapes_are_refused(patcher: Patcher, emulator: Any) -> None:
+    import json
+
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = StepFunctionsParserBackend._validate_definition
+
+    def validate_definition(definition: str) -> None:
+        validate(definition)
+        errors = _intrinsic_escape_errors(json.loads(definition))
+        if errors:
+            raise InvalidDefinition(message=f"Invalid State Machine Definition: '{', '.join(errors)}'")
+
+    patcher.replace(StepFunctionsParserBackend, "_validate_definition", staticmethod(validate_definition))
+
+
 # How a frame stopped by a failing Map iteration is told from one stopped by StopExecution.
 MAP_ITERATION_ABORTED = "States.MapIterationAborted"
 ABORTED_ITERATIONS_BOUND_SECONDS = 30  # how long a failing Map waits for its aborted iterations

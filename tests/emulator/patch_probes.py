@@ -588,6 +588,24 @@ def lambda_invoke_result_has_http_metadata(aws: Aws) -> bool:
     )
 
 
+@probe("illegal_intrinsic_escapes_are_refused")
+def definition_with_an_illegal_escape_is_refused(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+
+    def machine(expression: str) -> dict[str, Any]:
+        return {"StartAt": "S", "States": {"S": {"Type": "Pass", "Parameters": {"parsed.$": expression}, "End": True}}}
+
+    create_machine(sfn, machine("States.Format('it\\'s {} \\{ok\\}', $.x)"))  # legal escapes
+    try:
+        create_machine(sfn, machine("States.Format('say \\\"hi\\\"')"))  # \\" is no escape here
+    except sfn.exceptions.ClientError as error:
+        return error.response["Error"]["Code"] == "InvalidDefinition" and (
+            "The value for the field 'parsed.$' must be a valid JSONPath or a valid intrinsic function call at "
+            "/States/S/Parameters" in error.response["Error"]["Message"]
+        )
+    return False
+
+
 @probe("jsonpath_expressions_are_parsed_once")
 def jsonpath_parsed_once(aws: Aws) -> bool:
     import moto.stepfunctions.parser.asl.utils.json_path as json_path

@@ -16,8 +16,10 @@ import pytest
 from local_emulator.run import OrchestratorRun, RunResult
 from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed
 from tests.support.faults import record_fault
+from tests.support.template import sam_template
 
 ENTRY = {"input": {"entries": [{"name": "one"}]}}
+MAX_ENTRIES = int(sam_template()["Parameters"]["MaxEntries"]["Default"])
 
 
 def jobs_of(deployed: Deployed, status: str | None = None) -> list[dict[str, Any]]:
@@ -225,8 +227,8 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
         ("duplicate names", {"input": {"entries": [{"name": "a"}, {"name": "a"}]}}, "duplicate name 'a'"),
         (
             "too many entries",
-            {"input": {"entries": [{"name": str(i)} for i in range(501)]}},
-            "501 entries, at most 500 in one run (MaxEntries)",
+            {"input": {"entries": [{"name": str(i)} for i in range(MAX_ENTRIES + 1)]}},
+            f"{MAX_ENTRIES + 1} entries, at most {MAX_ENTRIES} in one run (MaxEntries)",
         ),
     ],
 )

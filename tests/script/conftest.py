@@ -14,7 +14,7 @@ import pytest
 from local_emulator.server import Emulator, free_port
 from tests.support.paths import BATCH_SCRIPT
 from tests.support.template import resources
-from tests.support.waiting_tasks import WaitingTask, WaitingTasks
+from tests.support.waiting_tasks import ReferencedTasks, WaitingTasks
 
 SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"]}
 # Whole-second margins around the script's heartbeat interval: this proves heartbeats flow,
@@ -49,25 +49,10 @@ def token_table(endpoint: str) -> str:
     return TOKEN_TABLE
 
 
-class ReferencedTasks(WaitingTasks):
-    """Waiting tasks whose tokens are kept in the token table, as a job finds them: `task.ref`."""
-
-    def __init__(self, dynamodb: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.dynamodb = dynamodb
-
-    def start(self, deadline_seconds: float = 10) -> WaitingTask:
-        task = super().start(deadline_seconds)
-        task.ref = f"ref-{uuid.uuid4().hex}"
-        item = {"ref": {"S": task.ref}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
-        self.dynamodb.put_item(TableName=TOKEN_TABLE, Item=item)
-        return task
-
-
 @pytest.fixture
 def waiting_tasks(clients: dict[str, Any], token_table: str) -> WaitingTasks:
     return ReferencedTasks(
-        clients["dynamodb"], clients["stepfunctions"], clients["sqs"], heartbeat_seconds=HEARTBEAT_SECONDS
+        clients["dynamodb"], token_table, clients["stepfunctions"], clients["sqs"], heartbeat_seconds=HEARTBEAT_SECONDS
     )
 
 

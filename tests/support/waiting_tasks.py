@@ -68,3 +68,18 @@ class WaitingTasks:
 
     def is_waiting(self, task: WaitingTask) -> bool:
         return self.sfn.describe_execution(executionArn=task.execution_arn)["status"] == "RUNNING"
+
+
+class ReferencedTasks(WaitingTasks):
+    """Waiting tasks whose tokens are kept in a task token table, as a job finds them: `task.ref`."""
+
+    def __init__(self, dynamodb: Any, table: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dynamodb, self.table = dynamodb, table
+
+    def start(self, deadline_seconds: float = 10) -> WaitingTask:
+        task = super().start(deadline_seconds)
+        task.ref = f"ref-{uuid.uuid4().hex}"
+        item = {"ref": {"S": task.ref}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
+        self.dynamodb.put_item(TableName=self.table, Item=item)
+        return task

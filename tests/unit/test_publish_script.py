@@ -1,9 +1,5 @@
 """The custom resource that publishes the batch script on deploy and empties the bucket on delete."""
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import boto3
@@ -11,33 +7,6 @@ import pytest
 
 from tests.support.handlers import load_handler
 from tests.support.paths import BATCH_SCRIPT, BATCH_SCRIPT_DIR
-
-
-class CloudFormationResponses:
-    """An HTTP endpoint on 127.0.0.1 standing in for the pre-signed ResponseURL."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/response"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def responses() -> Iterator[CloudFormationResponses]:
-    endpoint = CloudFormationResponses()
-    yield endpoint
-    endpoint.server.shutdown()
 
 
 @pytest.fixture
@@ -112,3 +81,10 @@ def test_unknown_script_fails_the_deploy_with_a_reason(publisher, bucket, respon
     [answer] = responses.received
     assert answer["Status"] == "FAILED"
     assert "is not a script of batch-script/" in answer["Reason"]
+
+
+def test_delete_succeeds_when_the_bucket_is_already_gone(publisher, responses):
+    publisher.handler(request("Delete", responses.url), None)  # no bucket was ever created
+
+    [answer] = responses.received
+    assert answer["Status"] == "SUCCESS"
