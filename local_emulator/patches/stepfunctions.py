@@ -614,9 +614,9 @@ def _intrinsic_escape_errors(node: Any, path: str = "") -> list[str]:
 
 @patch(
     service="stepfunctions",
-    defect="a definition whose intrinsic function strings hold an escape AWS does not allow (\\\" for instance) is "
+    defect='a definition whose intrinsic function strings hold an escape AWS does not allow (\\" for instance) is '
     "accepted",
-    aws="CreateStateMachine refuses it: InvalidDefinition \"Invalid State Machine Definition: "
+    aws='CreateStateMachine refuses it: InvalidDefinition "Invalid State Machine Definition: '
     "'SCHEMA_VALIDATION_FAILED: The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic "
     "function call at /States/S/Parameters'\" (only \\' \\{ \\} and \\\\ are escapes in an intrinsic's string)",
     reference=f"{RECORDED}/v2/scenarios/test_base_scenarios.snapshot.json::test_illegal_escapes; "
