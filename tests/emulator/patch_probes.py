@@ -379,16 +379,22 @@ def runtime_and_data_limit_errors_are_not_caught_by_states_all(aws: Aws) -> bool
     ]
 
 
-def big_item_table(aws: Aws) -> str:
-    """A table holding an item of 300,000 bytes: more than a state may carry."""
-    dynamodb = aws.client("dynamodb")
-    table = unique("big")
-    dynamodb.create_table(
+def keyed_table(aws: Aws, prefix: str) -> str:
+    """A new on-demand table keyed by the string `k`."""
+    table = unique(prefix)
+    aws.client("dynamodb").create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    return table
+
+
+def big_item_table(aws: Aws) -> str:
+    """A table holding an item of 300,000 bytes: more than a state may carry."""
+    dynamodb = aws.client("dynamodb")
+    table = keyed_table(aws, "big")
     dynamodb.put_item(TableName=table, Item={"k": {"S": "big"}, "data": {"S": "x" * 300_000}})
     return table
 
@@ -769,13 +775,7 @@ def concurrent_updates_of_a_new_item_both_land(aws: Aws) -> bool:
     from moto.dynamodb.models.table import Table
 
     dynamodb = aws.client("dynamodb")
-    table = unique("audit")
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = keyed_table(aws, "audit")
     key = {"k": {"S": "new"}}
 
     def update(attribute: str) -> None:
