@@ -6,14 +6,13 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 
 from local_emulator.deploy import DeployError, Stack, deploy, parse_overrides
-from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH
+from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH, MAX_TASK_TOKEN_LENGTH
 from local_emulator.run import OrchestratorRun, print_table
 from local_emulator.server import DEFAULT_PORT, REGION, Emulator
 
@@ -30,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         "--task-token-length",
         type=int,
         default=DEFAULT_TASK_TOKEN_LENGTH,
-        help="characters of each task token, as AWS's run to hundreds (default: %(default)s; the API allows 2048)",
+        help=f"characters of each task token, as AWS's run to hundreds (default: %(default)s; at most "
+        f"{MAX_TASK_TOKEN_LENGTH}, the API's bound)",
     )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="template parameter override (repeatable)"
@@ -55,12 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--event", type=Path, required=True, help="event JSON file")
 
     args = parser.parse_args(argv)
-    # deploy() names the resource types moto's CloudFormation does not create, once.
-    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     try:
         overrides = parse_overrides(args.param)
-        if not 1 <= args.task_token_length <= 2048:
-            raise RuntimeError("--task-token-length must be between 1 and 2048 (the API's own bound)")
         with Emulator(args.port, task_token_length=args.task_token_length) as emulator:
             print(f"Deploying {args.template.name} into the emulator at {emulator.endpoint_url} ...", flush=True)
             started = time.monotonic()

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import shlex
+import sys
 import time
 import tomllib
 import zipfile
@@ -150,7 +151,7 @@ def deploy(
     types = {r["Type"] for r in translated["Resources"].values() if not r["Type"].startswith("Custom::")}
     unsupported = sorted(types - supported_types())
     if unsupported:
-        print(f"Not emulated (created as no-ops): {', '.join(unsupported)}", flush=True)
+        print(f"Not emulated (created as no-ops): {', '.join(unsupported)}", file=sys.stderr, flush=True)
     try:
         aws["cloudformation"].create_stack(
             StackName=stack_name,

@@ -152,10 +152,10 @@ class LambdaRuntime:
         # environment may crash (function name -> invocations that fail before the handler runs).
         self.deliveries_per_event: dict[str, int] = {}
         self.crashes: dict[str, int] = {}
-        self.retries: list[threading.Timer] = []
+        self.retries: set[threading.Timer] = set()  # waiting to fire
 
     def stop(self) -> None:
-        for retry in self.retries:
+        for retry in list(self.retries):
             retry.cancel()
         self.async_invocations.shutdown(wait=False, cancel_futures=True)
         for pool in self.pools.values():
@@ -216,10 +216,11 @@ class LambdaRuntime:
         delay = self.async_retry_delays[min(attempt - 1, len(self.async_retry_delays) - 1)]
         retry = threading.Timer(delay, self._retry, args=(function, event, attempt + 1))
         retry.daemon = True
-        self.retries.append(retry)
+        self.retries.add(retry)
         retry.start()
 
     def _retry(self, function: Any, event: Any, attempt: int) -> None:
+        self.retries.discard(threading.current_thread())  # runs in its own timer's thread
         with contextlib.suppress(RuntimeError):  # the emulator stopped meanwhile
             self.async_invocations.submit(self.invoke_with_retries, function, event, attempt)
 

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import tempfile
+import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -17,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from local_emulator import patches, service_events
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
-from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH
+from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH, MAX_TASK_TOKEN_LENGTH
 
 DEFAULT_PORT = 4599
 REGION = "us-east-1"
@@ -31,7 +32,6 @@ ENVIRONMENT = {
 }
 QUIETED_LOGGERS = {
     "werkzeug": logging.ERROR,
-    # deploy() names the resource types moto's CloudFormation does not create, once.
     "moto": logging.ERROR,
     # The engine logs every failed state with its whole parse tree; the histories say it better.
     "moto.stepfunctions.parser.asl.component": logging.CRITICAL,
@@ -64,6 +64,8 @@ class Emulator:
         state_dir: Path | None = None,
         task_token_length: int = DEFAULT_TASK_TOKEN_LENGTH,
     ) -> None:
+        if not 1 <= task_token_length <= MAX_TASK_TOKEN_LENGTH:
+            raise RuntimeError(f"the task token length must be between 1 and {MAX_TASK_TOKEN_LENGTH} (the API's bound)")
         self.port = port
         self.task_token_length = task_token_length
         self.endpoint_url = f"http://127.0.0.1:{port}"
@@ -72,24 +74,35 @@ class Emulator:
         self.lambdas = LambdaRuntime(self.state_dir, self.endpoint_url, REGION)
         self.batch = BatchRuntime(self.state_dir, self.endpoint_url, REGION, service_events.emit_batch_job_state_change)
         self.server: ThreadedMotoServer | None = None
+        # The environment, moto's config, log levels and warning filters as they were before start.
+        self._saved: tuple[dict, dict, dict, list] | None = None
 
     def start(self) -> "Emulator":
         if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} on 127.0.0.1 is in use: choose another with --port")
-        self._saved_environ = {name: os.environ.get(name) for name in ENVIRONMENT}
-        self._saved_config = copy.deepcopy(default_user_config)
-        self._saved_levels = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
-        os.environ.update({**ENVIRONMENT, "MOTO_PORT": str(self.port)})  # the engine's integrations call back here
-        default_user_config["stepfunctions"] = {"execute_state_machine": True}
-        default_user_config["iam"] = {"load_aws_managed_policies": True}
-        patches.install(self)
-        for name, level in QUIETED_LOGGERS.items():
-            logging.getLogger(name).setLevel(level)
-        # moto's backends are process-wide: an emulator started after another in the same process
-        # (pytest runs several test modules per worker) must not find the earlier one's stacks.
-        moto_api_backend.reset()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
+        self._saved = (
+            {name: os.environ.get(name) for name in ENVIRONMENT},
+            copy.deepcopy(default_user_config),
+            {name: logging.getLogger(name).level for name in QUIETED_LOGGERS},
+            list(warnings.filters),
+        )
+        try:
+            os.environ.update({**ENVIRONMENT, "MOTO_PORT": str(self.port)})  # the engine's integrations call back here
+            default_user_config["stepfunctions"] = {"execute_state_machine": True}
+            default_user_config["iam"] = {"load_aws_managed_policies": True}
+            patches.install(self)
+            for name, level in QUIETED_LOGGERS.items():
+                logging.getLogger(name).setLevel(level)
+            # deploy() names the resource types moto's CloudFormation does not create, once.
+            warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+            # moto's backends are process-wide: an emulator started after another in the same process
+            # (pytest runs several test modules per worker) must not find the earlier one's stacks.
+            moto_api_backend.reset()
+            self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self.server.start()
+        except BaseException:
+            self.stop()  # a start that failed half-way leaves moto and the process as they were
+            raise
         return self
 
     def stop(self) -> None:
@@ -98,17 +111,21 @@ class Emulator:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self._saved is not None:
+            environ, config, levels, filters = self._saved
+            self._saved = None
             moto_api_backend.reset()
             patches.uninstall()
             default_user_config.clear()
-            default_user_config.update(self._saved_config)
-            for name, value in self._saved_environ.items():
+            default_user_config.update(config)
+            for name, value in environ.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-            for name, level in self._saved_levels.items():
+            for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+            warnings.filters[:] = filters
         if self._state is not None:
             self._state.cleanup()
 

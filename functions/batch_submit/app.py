@@ -66,8 +66,13 @@ def job_name_for(execution_name: str) -> str:
     return f"{name}-job" if name[:1].isalnum() else f"j{name}-job"
 
 
+class TaskNotToldError(Exception):
+    """Step Functions could not be told that the task failed: the invocation must fail, so that
+    Lambda retries it, rather than leave the task waiting for its timeout."""
+
+
 def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
-    """Fail the waiting task; `reported` says whether Step Functions heard it."""
+    """Fail the waiting task; raises TaskNotToldError when Step Functions did not hear it."""
     logger.error("failing the waiting task", extra={"error": error, "cause": cause, "task_token": redact(token)})
     try:
         sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
@@ -75,9 +80,9 @@ def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
         code = exc.response["Error"]["Code"]
         logger.warning("task could not be failed", extra={"reason": code})
         # TaskTimedOut / InvalidToken: the task is already closed; nothing is waiting any more.
-        reported = code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
-        return {"submitted": False, "error": error, "cause": cause, "reported": reported}
-    return {"submitted": False, "error": error, "cause": cause, "reported": True}
+        if code not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            raise TaskNotToldError(f"{error} not reported: {code}") from exc
+    return {"submitted": False, "error": error, "cause": cause}
 
 
 @logger.inject_lambda_context(correlation_id_path="executionArn")
@@ -95,14 +100,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "duplicate delivery while the first is in progress: nothing to do", extra={"task_token": redact(token)}
         )
         return {"submitted": False, "duplicate": True}
+    except TaskNotToldError:
+        raise  # the idempotency record is gone with the exception: Lambda's retry tries again
     except Exception as exc:
         # An unexpected failure (a bug, a missing setting) must not leave the task waiting for a
         # callback that cannot come. Once the task is failed, a retry could change nothing: only
         # when Step Functions could not be told does the invocation fail (and Lambda retry it).
-        outcome = fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
-        if not outcome["reported"]:
-            raise
-        return outcome
+        return fail_task(token, "SubmitFailed", f"{type(exc).__name__}: {exc}")
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)

@@ -70,9 +70,7 @@ def handler(event: dict[str, Any], context: Any) -> None:
         return
     try:
         found = problems(event["ResourceProperties"])
-    except (KeyError, ValueError) as exc:  # a parameter missing or not a number: a bug of the template
-        found = [f"the parameter check cannot read {exc}"]
-    if found:
-        respond(event, "FAILED", "; ".join(found))
-    else:
-        respond(event, "SUCCESS", "ok")
+    except Exception as exc:  # any failure must reach CloudFormation, or the stack waits out ServiceTimeout
+        logger.exception("parameter check failed")
+        found = [f"the parameter check failed: {type(exc).__name__}: {exc}"]
+    respond(event, "FAILED" if found else "SUCCESS", "; ".join(found) or "ok")

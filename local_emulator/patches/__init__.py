@@ -1,7 +1,7 @@
 """Every change the emulator makes to moto, in one registry (see registry.py)."""
 
 from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, stepfunctions
-from local_emulator.patches.registry import PATCHES, Patch, applied, install, installed, uninstall
+from local_emulator.patches.registry import PATCHES, Patch, applied, install, uninstall
 
 __all__ = [
     "PATCHES",
@@ -13,7 +13,6 @@ __all__ = [
     "dynamodb",
     "events",
     "install",
-    "installed",
     "stepfunctions",
     "uninstall",
 ]

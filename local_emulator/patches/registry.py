@@ -109,10 +109,6 @@ def uninstall() -> None:
         _installed = None
 
 
-def installed() -> bool:
-    return _installed is not None
-
-
 @contextmanager
 def applied(services: set[str]) -> Iterator[None]:
     """The patches of SERVICES, for in-process tests (moto's mock_aws) that run no emulator."""

@@ -72,7 +72,7 @@ def service_integrations_use_api_member_names(patcher: Patcher, emulator: Any) -
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
     session = botocore.session.get_session()
-    normalised = _integration_classes()  # other integrations (aws-sdk, sqs) already send API names
+    normalised = _integration_classes()  # the others (sqs, for one) already send API names
 
     @functools.cache
     def operation(service: str, action: str) -> Any:
@@ -446,6 +446,7 @@ def task_tokens_are_realistic(patcher: Patcher, emulator: Any) -> None:
     patcher.replace(ContextObject, "update_task_token", update_task_token)
 
 
+MAX_TASK_TOKEN_LENGTH = 2048  # the API's bound on taskToken
 PAYLOAD_LIMIT_BYTES = 262144  # state input and output, task result, execution input, callback output
 HISTORY_LIMIT_EVENTS = 25000
 
@@ -471,7 +472,7 @@ def _validation_error(field: str, constraint: str) -> Exception:
 def callback_requests_are_bounded(patcher: Patcher, emulator: Any) -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    limits = {"taskToken": 2048, "output": PAYLOAD_LIMIT_BYTES, "error": 256, "cause": 32768}
+    limits = {"taskToken": MAX_TASK_TOKEN_LENGTH, "output": PAYLOAD_LIMIT_BYTES, "error": 256, "cause": 32768}
 
     def bounded(action: Any) -> Any:
         def respond(self: StepFunctionResponse) -> Any:
@@ -975,18 +976,13 @@ def filter_paths_without_match_are_empty_lists(patcher: Patcher, emulator: Any) 
     seen_in=MOTO,
 )
 def start_execution_refuses_oversized_input(patcher: Patcher, emulator: Any) -> None:
-    from moto.stepfunctions.exceptions import ValidationException
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     start = StepFunctionsParserBackend.start_execution
-    limit = 262144
 
     def start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
-        if execution_input is not None and len(execution_input.encode()) > limit:
-            raise ValidationException(
-                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {limit}"
-            )
+        if execution_input is not None and len(execution_input.encode()) > PAYLOAD_LIMIT_BYTES:
+            raise _validation_error("input", f"have length less than or equal to {PAYLOAD_LIMIT_BYTES}")
         return start(self, state_machine_arn, name, execution_input, trace_header)
 
     patcher.replace(StepFunctionsParserBackend, "start_execution", start_execution)

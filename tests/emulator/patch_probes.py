@@ -1264,17 +1264,10 @@ def main(results_file: str) -> None:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
-    from local_emulator.server import free_port
+    from local_emulator.server import ENVIRONMENT, free_port
 
     port = free_port()
-    os.environ.update(
-        {
-            "MOTO_PORT": str(port),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-        }
-    )
+    os.environ.update({**ENVIRONMENT, "MOTO_PORT": str(port)})  # as the emulator sets it, without its patches
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

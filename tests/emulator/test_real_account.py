@@ -65,15 +65,14 @@ def test_no_task_token_in_any_batch_response_event_queue_or_log(observed):
     ]
     events = drained(stack, every_event)
     assert any('"aws.batch"' in e for e in events) and any('"aws.states"' in e for e in events)
-    queued = drained(stack, stack.stack.outputs["UndeliveredEventsQueueUrl"])
     logs = every_log_event(stack)
     assert any("reported success" in line for line in logs)
 
+    # The rules' dead-letter queue would hold copies of these events (the emulator does not feed it).
     where = {
         "DescribeJobs": json.dumps(jobs, default=str),
         "ListJobs": json.dumps(summaries, default=str),
         "events": "\n".join(events),
-        "dead-letter queue": "\n".join(queued),
         "logs": "\n".join(logs),
     }
     leaks = {place: sum(token in text for token in tokens) for place, text in where.items()}

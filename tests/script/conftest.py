@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from local_emulator.server import Emulator, free_port
+from tests.support.audit_table import create_table_like
 from tests.support.paths import BATCH_SCRIPT
-from tests.support.template import resources
 from tests.support.waiting_tasks import ReferencedTasks, WaitingTasks
 
 SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"]}
@@ -39,14 +39,7 @@ TOKEN_TABLE = "task-tokens"
 @pytest.fixture(scope="module")
 def token_table(endpoint: str) -> str:
     """The template's task token table, where the submit function keeps a job's token."""
-    properties = resources("AWS::DynamoDB::Table")["TaskTokenTable"]["Properties"]
-    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=TOKEN_TABLE,
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        KeySchema=properties["KeySchema"],
-        BillingMode=properties["BillingMode"],
-    )
-    return TOKEN_TABLE
+    return create_table_like("TaskTokenTable", TOKEN_TABLE, boto3.client("dynamodb", endpoint_url=endpoint))
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from boto3.dynamodb.types import TypeDeserializer
 from tests.support.template import sam_template
 
 
-def create_table_like(logical_id: str, name: str) -> str:
-    """A table named NAME with the keys of the template's table LOGICAL_ID."""
+def create_table_like(logical_id: str, name: str, dynamodb: Any = None) -> str:
+    """A table named NAME with the keys of the template's table LOGICAL_ID (through DYNAMODB, or a
+    default client)."""
     properties = sam_template()["Resources"][logical_id]["Properties"]
-    boto3.client("dynamodb").create_table(
+    (dynamodb or boto3.client("dynamodb")).create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],

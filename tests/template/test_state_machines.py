@@ -121,20 +121,40 @@ def test_retries_are_bounded_and_never_blind(machine):
             )
 
 
-def run_state(machine: str, first: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one state of the machine (the one that loads settings from the input) in moto's interpreter."""
-    full = definition(machine)
-    state = {k: v for k, v in full["States"][first].items() if k != "Next"}
-    single = {"StartAt": first, "States": {first: {**state, "End": True}}}
+# Step Functions names an AWS SDK integration's errors <Service>.<Error>, the service in PascalCase
+# as its API reference spells it (the developer guide's "AWS SDK service integrations" page).
+AWS_SDK_ERROR_PREFIXES = {"sfn": "Sfn."}
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_aws_sdk_errors_are_caught_by_the_names_step_functions_gives_them(machine):
+    for name, state in all_states(definition(machine)["States"]):
+        resource = state.get("Resource", "")
+        if not resource.startswith("arn:aws:states:::aws-sdk:"):
+            continue
+        service = resource.split(":")[6]
+        assert service in AWS_SDK_ERROR_PREFIXES, f"{name}: how does Step Functions name {service}'s errors?"
+        for handler in [*state.get("Retry", []), *state.get("Catch", [])]:
+            for error in handler["ErrorEquals"]:
+                assert error.startswith(("States.", AWS_SDK_ERROR_PREFIXES[service])), f"{name}: {error}"
+
+
+def run_states(states: dict[str, Any], names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
+    """Run the named STATES, one after the other, in moto's interpreter; their output."""
+    chain = {name: {k: v for k, v in states[name].items() if k not in ("Next", "End")} for name in names}
+    for name, following in zip(names, [*names[1:], None], strict=True):
+        chain[name] |= {"Next": following} if following else {"End": True}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions")
         arn = sfn.create_state_machine(
-            name="first", definition=json.dumps(single), roleArn="arn:aws:iam::123456789012:role/x"
+            name="some-states",
+            definition=json.dumps({"StartAt": names[0], "States": chain}),
+            roleArn="arn:aws:iam::123456789012:role/x",
         )["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, name="sample", input=json.dumps(payload))["executionArn"]
         deadline = time.monotonic() + 10
         while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, "the first state did not finish"
+            assert time.monotonic() < deadline, f"{names} did not finish"
             time.sleep(0.02)
         assert description["status"] == "SUCCEEDED", description
         return json.loads(description["output"])
@@ -167,30 +187,8 @@ def test_sample_payloads_fit_their_machines(machine, payload_file, expected):
     sample = json.loads((TEST_INPUTS / payload_file).read_text())
     if machine == "OrchestratorStateMachine":  # its settings follow the validation's verdict
         sample["validation"] = {"valid": True, "verdict": {"valid": True, "toleratedFailures": 0}}
-    output = run_state(machine, SETTINGS_STATE, sample)
+    output = run_states(definition(machine)["States"], [SETTINGS_STATE], sample)
     assert expected.items() <= output.items()
-
-
-def run_states(machine: str, names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
-    """Run some states of the parent's Map iteration, one after the other, in moto's interpreter."""
-    processor = definition(machine)["States"]["Run children"]["ItemProcessor"]["States"]
-    states = {name: {k: v for k, v in processor[name].items() if k not in ("Next", "End")} for name in names}
-    for name, following in zip(names, [*names[1:], None], strict=True):
-        states[name] |= {"Next": following} if following else {"End": True}
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        sfn = boto3.client("stepfunctions")
-        arn = sfn.create_state_machine(
-            name="measure",
-            definition=json.dumps({"StartAt": names[0], "States": states}),
-            roleArn="arn:aws:iam::123456789012:role/x",
-        )["stateMachineArn"]
-        execution = sfn.start_execution(stateMachineArn=arn, name="m", input=json.dumps(payload))["executionArn"]
-        deadline = time.monotonic() + 10
-        while (description := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        assert description["status"] == "SUCCEEDED", description
-        return json.loads(description["output"])
 
 
 def test_the_validator_bounds_what_any_failed_entry_adds_to_the_runs_account(monkeypatch):
@@ -210,8 +208,9 @@ def test_the_validator_bounds_what_any_failed_entry_adds_to_the_runs_account(mon
         lambda machine: substituted_definition(path.read_text(), values),
     )
     entry = {"name": '"\\é🚀' * 64}
+    iteration = definition("OrchestratorStateMachine")["States"]["Run children"]["ItemProcessor"]["States"]
     failed = run_states(
-        "OrchestratorStateMachine",
+        iteration,
         ["Entry failed"],
         {
             "index": 9999,
@@ -222,7 +221,7 @@ def test_the_validator_bounds_what_any_failed_entry_adds_to_the_runs_account(mon
         },
     )
     account = run_states(
-        "OrchestratorStateMachine",
+        iteration,
         ["Account entry"],
         {"account": failed["account"], "job": {"jobId": "0" * 36, "attempts": 10}},
     )

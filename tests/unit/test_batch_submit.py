@@ -279,3 +279,29 @@ def test_a_child_run_alone_submits_without_audit(submit, batch_queue, waiting_ta
     [job] = submitted_jobs(batch_queue["queue"])
     assert "auditRunId" not in job["parameters"]
     assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
+
+
+def test_a_failure_step_functions_did_not_hear_fails_the_invocation_for_lambda_to_retry(
+    submit, batch_queue, waiting_tasks, lambda_context, no_retry_delay, monkeypatch
+):
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    real_send_task_failure = StepFunctionsParserBackend.send_task_failure
+
+    def throttled(self: Any, *args: Any, **kwargs: Any) -> Any:
+        error = JsonRESTError("ThrottlingException", "Rate exceeded")
+        error.code = 400
+        raise error
+
+    monkeypatch.setattr(StepFunctionsParserBackend, "send_task_failure", throttled)
+    task = waiting_tasks.start()
+    event = event_for(task, sleepSeconds=-1)
+
+    with pytest.raises(submit.TaskNotToldError, match="InvalidInput not reported: ThrottlingException"):
+        submit.lambda_handler(event, lambda_context)
+    assert waiting_tasks.is_waiting(task)
+
+    monkeypatch.setattr(StepFunctionsParserBackend, "send_task_failure", real_send_task_failure)
+    submit.lambda_handler(event, lambda_context)  # Lambda's retry: the same event
+    assert waiting_tasks.outcome(task)["error"] == "InvalidInput"

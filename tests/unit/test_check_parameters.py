@@ -76,4 +76,4 @@ def test_delete_never_fails(check, responses):
 def test_an_unreadable_parameter_fails_the_deploy(check, responses):
     check.handler(request("Create", responses.url, ChildTimeoutSeconds="soon"), None)
     [answer] = responses.received
-    assert answer["Status"] == "FAILED" and "cannot read" in answer["Reason"]
+    assert answer["Status"] == "FAILED" and "ValueError" in answer["Reason"] and "soon" in answer["Reason"]
