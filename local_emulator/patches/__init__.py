@@ -1,6 +1,11 @@
-"""Every change the emulator makes to moto, in one registry (see registry.py)."""
+"""Every change the emulator makes to moto, in one registry (see registry.py). Modules register
+their patches as they are imported, in this order; a later patch wraps what an earlier one set."""
 
+# isort: off
 from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, stepfunctions
+from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
+
+# isort: on
 from local_emulator.patches.registry import PATCHES, Patch, applied, install, uninstall
 
 __all__ = [
@@ -10,6 +15,7 @@ __all__ = [
     "awslambda",
     "batch",
     "cloudformation",
+    "distributed_map",
     "dynamodb",
     "events",
     "install",

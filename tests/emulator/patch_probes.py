@@ -768,6 +768,126 @@ def start_time_is_iso_8601(aws: Aws) -> bool:
     return isinstance(started, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", started) is not None
 
 
+# == Step Functions: Distributed Map ========================================================
+def distributed_map(child: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child}
+    return {"StartAt": "Map", "States": {"Map": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
+
+
+PASS_CHILD = {"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}}
+# A child that fails when one of its batch's items asks to.
+FAILING_CHILD = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.Items",
+            "ItemProcessor": {
+                "StartAt": "Check",
+                "States": {
+                    "Check": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Boom"}],
+                        "Default": "Done",
+                    },
+                    "Boom": {"Type": "Fail", "Error": "Bad", "Cause": "the item asked to fail"},
+                    "Done": {"Type": "Pass", "End": True},
+                },
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def items_object(aws: Aws, body: str) -> tuple[str, str]:
+    bucket = unique("items")
+    aws.client("s3").create_bucket(Bucket=bucket)
+    aws.client("s3").put_object(Bucket=bucket, Key="items", Body=body.encode())
+    return bucket, "items"
+
+
+@probe("distributed_map_definitions_are_accepted")
+def batcher_json_lines_and_writer_config_are_valid_and_an_unbounded_batcher_is_not(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    fields = {
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSONL"},
+            "Parameters": {"Bucket": "b", "Key": "k"},
+        },
+        "ItemBatcher": {"MaxItemsPerBatch": 10, "BatchInput": {"run.$": "$.run"}},
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "b", "Prefix": "out"},
+            "WriterConfig": {"OutputType": "JSONL", "Transformation": "COMPACT"},
+        },
+        "ToleratedFailurePercentage": 10,
+    }
+    create_machine(sfn, distributed_map(PASS_CHILD, **fields))
+    try:
+        create_machine(sfn, distributed_map(PASS_CHILD, ItemBatcher={"BatchInput": {}}))
+    except sfn.exceptions.InvalidDefinition:
+        return True
+    return False
+
+
+@probe("distributed_map_runs_children_as_executions")
+def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    lines = "".join(json.dumps({"i": i, "fail": i == 2}) + "\n" for i in range(5))
+    bucket, key = items_object(aws, lines)
+    fields = {
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSONL"},
+            "Parameters": {"Bucket": bucket, "Key": key},
+        },
+        "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"run.$": "$.run"}},
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": bucket, "Prefix": "out"},
+        },
+        "ToleratedFailureCount": 1,  # the failed batch holds two items: one too many
+    }
+    outcome = run_machine(sfn, distributed_map(FAILING_CHILD, **fields), {"run": "r1"}, seconds=30)
+    if (outcome["status"], outcome.get("error")) != ("FAILED", "States.ExceedToleratedFailureThreshold"):
+        return False
+    s3 = aws.client("s3")
+    [manifest_key] = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]
+        if o["Key"].endswith("manifest.json")
+    ]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    [failed_file] = manifest["ResultFiles"]["FAILED"]
+    [failed] = json.loads(s3.get_object(Bucket=bucket, Key=failed_file["Key"])["Body"].read())
+    batch = json.loads(failed["Input"])
+    return batch == {"Items": [{"i": 2, "fail": True}, {"i": 3, "fail": False}], "BatchInput": {"run": "r1"}} and (
+        failed["Status"] == "FAILED" and failed["Error"] == "Bad"
+    )
+
+
+@probe("map_run_children_are_listed")
+def a_map_runs_children_are_listed_by_its_arn_and_not_with_the_parents(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    bucket, key = items_object(aws, json.dumps([{"i": i} for i in range(3)]))
+    reader = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": bucket, "Key": key}}
+    arn = create_machine(sfn, distributed_map(PASS_CHILD, ItemReader=reader))
+    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    if finished(sfn, execution)["status"] != "SUCCEEDED":
+        return False
+    [map_run] = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    children = sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"]
+    described = sfn.describe_execution(executionArn=children[0]["executionArn"])
+    return (
+        len(children) == 3
+        and all(c["mapRunArn"] == map_run["mapRunArn"] and c["status"] == "SUCCEEDED" for c in children)
+        and described.get("mapRunArn") == map_run["mapRunArn"]
+        and [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == [execution]
+    )
+
+
 # == DynamoDB ==============================================================================
 @probe("dynamodb_writes_are_serialised")
 def concurrent_updates_of_a_new_item_both_land(aws: Aws) -> bool:
