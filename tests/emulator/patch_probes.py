@@ -849,6 +849,9 @@ def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(
             "Parameters": {"Bucket": bucket, "Prefix": "out"},
         },
         "ToleratedFailureCount": 1,  # the failed batch holds two items: one too many
+        # One child at a time, so no sibling is running (and aborted into FAILED) when the
+        # failed batch ends the Map: the last batch is left PENDING.
+        "MaxConcurrency": 1,
     }
     outcome = run_machine(sfn, distributed_map(FAILING_CHILD, **fields), {"run": "r1"}, seconds=30)
     if (outcome["status"], outcome.get("error")) != ("FAILED", "States.ExceedToleratedFailureThreshold"):
@@ -863,8 +866,12 @@ def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(
     [failed_file] = manifest["ResultFiles"]["FAILED"]
     [failed] = json.loads(s3.get_object(Bucket=bucket, Key=failed_file["Key"])["Body"].read())
     batch = json.loads(failed["Input"])
+    [pending_file] = manifest["ResultFiles"]["PENDING"]
+    [pending] = json.loads(s3.get_object(Bucket=bucket, Key=pending_file["Key"])["Body"].read())
     return batch == {"Items": [{"i": 2, "fail": True}, {"i": 3, "fail": False}], "BatchInput": {"run": "r1"}} and (
-        failed["Status"] == "FAILED" and failed["Error"] == "Bad"
+        failed["Status"] == "FAILED"
+        and failed["Error"] == "Bad"
+        and json.loads(pending["Input"])["Items"] == [{"i": 4, "fail": False}]
     )
 
 
