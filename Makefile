@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: setup system-tools demo serve build validate lint test bench clean
 
 # The demo's job works 3 s instead of the template's 20 (a template parameter, as on AWS).
-DEMO_PARAMS := --param batchSleepDuration=3 --param NestedWaitSeconds=1
+DEMO_PARAMS := --param batchSleepDuration=3 --param NestedWaitSeconds=1 --param Patterns=full
 
 setup: system-tools $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed
 
@@ -60,7 +60,7 @@ serve: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) serve
 
 bench: system-tools $(VENV)/.installed
-	$(VENV)/bin/python bench/run_benchmark.py --entries 1 10 100
+	$(VENV)/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 100000:1000
 
 lint: setup
 	$(VENV)/bin/ruff check .

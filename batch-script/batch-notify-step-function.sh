@@ -1,30 +1,40 @@
 #!/bin/sh
-# Sample AWS Batch job. It works for SLEEP_SECONDS (sending heartbeats to the waiting Step
-# Functions task), then reports its result with SendTaskSuccess, or its failure with
-# SendTaskFailure; on any failure, signal included, it reports and exits non-zero.
+# Sample AWS Batch job: one batch of entries. It reads its task's token and its entries by the
+# reference it was given, works through the entries a few at a time (sending heartbeats to the
+# waiting Step Functions task meanwhile), writes each entry's result to the run's results in S3,
+# and reports the counts with SendTaskSuccess. One entry's failure fails that entry only; a
+# failure of the job itself (signal included) is reported with SendTaskFailure, and the job exits
+# non-zero.
 #
-# usage: batch-notify-step-function.sh TASK_REF ENTRY_JSON SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
-#   TASK_REF       reference of the waiting task's token in the table $TASK_TOKEN_TABLE (the job never
-#                  receives the token itself: Batch shows parameters to anyone who can describe the
-#                  job), or "none" when Step Functions waits for the job itself
-#   ENTRY_JSON     the entry as a JSON object; "expectedJobStatus": "FAILED" makes this sample fail
-#   SLEEP_SECONDS  seconds of (pretend) work
-#   HEARTBEAT_INTERVAL_SECONDS  seconds between heartbeats; 0 sends none while working
+# usage: batch-notify-step-function.sh TASK_REF RESULTS_KEY SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
+#   TASK_REF       reference of the waiting task's token and the batch's entries in the table
+#                  $TASK_TOKEN_TABLE (the job never receives the token itself: Batch shows
+#                  parameters to anyone who can describe the job), or "none" for a child of the
+#                  array job, which only works SLEEP_SECONDS (Step Functions waits for the job itself)
+#   RESULTS_KEY    key in the bucket $RUNS_BUCKET of the batch's results (JSON Lines, one per entry)
+#   SLEEP_SECONDS  seconds of (pretend) work per entry; an entry with "expectedJobStatus": "FAILED"
+#                  fails (Job.SimulatedFailure)
+#   HEARTBEAT_INTERVAL_SECONDS  seconds between heartbeats; 0 sends one at the start only
+# ENTRY_PARALLELISM (default 10): entries worked on at once.
 #
-# POSIX sh (dash, busybox). JSON is built by jq, or python3 when the image has no jq
+# POSIX sh (dash, busybox). JSON is read and built by jq, or python3 when the image has no jq
 # (BATCH_JSON_TOOL=jq|python3 chooses); no value is ever pasted into JSON text by the shell.
 # The task token is a credential: it is never printed and never put on a command line.
 set -eu
 
 task_ref=${1:-none}
 task_token=none
-entry=${2-"{}"}
+results_key=${2:-none}
 sleep_seconds=${3:-0}
 heartbeat_interval=${4:-0}
+parallelism=${ENTRY_PARALLELISM:-10}
 job_id=${AWS_BATCH_JOB_ID:-local}
+attempt=${AWS_BATCH_JOB_ATTEMPT:-1}
 reported=no
+heartbeats=
 workdir=$(mktemp -d)
 export AWS_PAGER=""
+tab=$(printf '\t')
 
 log() {
     printf '%s [job %s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$job_id" "$*"
@@ -35,25 +45,34 @@ if [ -z "$json_tool" ]; then
     if command -v jq >/dev/null 2>&1; then json_tool=jq; else json_tool=python3; fi
 fi
 
-# make_json KIND: prints one JSON document built from exported environment variables.
-#   result:   the job's output, from ENTRY, JOB_ID, ARRAY_INDEX, ATTEMPT, WORKED
-#   success:  {taskToken, output} from TASK_TOKEN and OUTPUT
+# make_json KIND [FILE]: prints what KIND says, from exported environment variables and FILE.
+#   lookup:   the GetItem request of the task's item, from TASK_TOKEN_TABLE and TASK_REF
+#   token:    the token in the GetItem response FILE (nothing when there is none)
+#   plan:     the entries kept in the GetItem response FILE, one per line: index TAB expected
+#             status TAB the entry as JSON
+#   results:  the batch's results as JSON Lines, from the entries (FILE, the GetItem response),
+#             FAILURES (a file of index TAB error TAB cause lines), JOB_ID and ATTEMPT
+#   success:  {taskToken, output} from TASK_TOKEN and the counts JOB_ID, ATTEMPT, SUCCEEDED, FAILED
 #   failure:  {taskToken, error, cause} from TASK_TOKEN, ERROR and CAUSE
-#   token:    {taskToken} from TASK_TOKEN
-#   lookup:   the GetItem request of the token's item, from TASK_TOKEN_TABLE and TASK_REF
-#   expected: the entry's expectedJobStatus (default SUCCEEDED), from ENTRY
+#   token_only: {taskToken} from TASK_TOKEN
 make_json() {
     case "$json_tool" in
     jq)
         case "$1" in
-        result) jq -n -c -a '{status: "SUCCEEDED", jobId: env.JOB_ID, arrayIndex: env.ARRAY_INDEX,
-                               attempt: (env.ATTEMPT | tonumber), workedSeconds: (env.WORKED | tonumber),
-                               entry: (env.ENTRY | fromjson)}' ;;
-        success) jq -n -c -a '{taskToken: env.TASK_TOKEN, output: env.OUTPUT}' ;;
-        failure) jq -n -c -a '{taskToken: env.TASK_TOKEN, error: env.ERROR, cause: env.CAUSE}' ;;
-        token) jq -n -c -a '{taskToken: env.TASK_TOKEN}' ;;
-        lookup) jq -n -c -a '{TableName: env.TASK_TOKEN_TABLE, Key: {ref: {S: env.TASK_REF}}, ConsistentRead: true}' ;;
-        expected) jq -n -r 'env.ENTRY | fromjson | if type == "object" then (.expectedJobStatus // "SUCCEEDED") else error("the entry is not a JSON object") end' ;;
+        lookup) jq -n -c '{TableName: env.TASK_TOKEN_TABLE, Key: {ref: {S: env.TASK_REF}}, ConsistentRead: true}' ;;
+        token) jq -r '.Item.taskToken.S // empty' "$2" ;;
+        plan) jq -r '.Item.entries.S | fromjson | .[] |
+                     [(.index | tostring), (.entry.expectedJobStatus // "SUCCEEDED"), (.entry | tojson)] | join("\t")' "$2" ;;
+        results) jq -c --rawfile failures "$FAILURES" '
+            ($failures | split("\n") | map(select(length > 0) | split("\t") | {key: .[0], value: .}) | from_entries) as $failed
+            | .Item.entries.S | fromjson | .[] | $failed[.index | tostring] as $f
+            | {index, name, status: (if $f then "FAILED" else "SUCCEEDED" end)}
+              + (if $f then {error: $f[1], cause: $f[2]} else {} end)
+              + {jobId: env.JOB_ID, attempt: (env.ATTEMPT | tonumber)}' "$2" ;;
+        success) jq -n -c '{taskToken: env.TASK_TOKEN, output: ({jobId: env.JOB_ID, attempt: (env.ATTEMPT | tonumber),
+                             succeeded: (env.SUCCEEDED | tonumber), failed: (env.FAILED | tonumber)} | tojson)}' ;;
+        failure) jq -n -c '{taskToken: env.TASK_TOKEN, error: env.ERROR, cause: env.CAUSE}' ;;
+        token_only) jq -n -c '{taskToken: env.TASK_TOKEN}' ;;
         esac
         ;;
     python3)
@@ -61,25 +80,40 @@ make_json() {
 import json, os, sys
 e = os.environ.get
 kind = sys.argv[1]
-if kind == "result":
-    doc = {"status": "SUCCEEDED", "jobId": e("JOB_ID"), "arrayIndex": e("ARRAY_INDEX"), "attempt": int(e("ATTEMPT")),
-           "workedSeconds": int(e("WORKED")), "entry": json.loads(e("ENTRY"))}
+def entries():
+    with open(sys.argv[2]) as f:
+        return json.loads(json.load(f)["Item"]["entries"]["S"])
+if kind == "lookup":
+    doc = {"TableName": e("TASK_TOKEN_TABLE"), "Key": {"ref": {"S": e("TASK_REF")}}, "ConsistentRead": True}
+elif kind == "token":
+    with open(sys.argv[2]) as f:
+        print(json.load(f).get("Item", {}).get("taskToken", {}).get("S", ""))
+    sys.exit(0)
+elif kind == "plan":
+    for item in entries():
+        entry = item["entry"]
+        print(item["index"], entry.get("expectedJobStatus", "SUCCEEDED"), json.dumps(entry, separators=(",", ":")), sep="\t")
+    sys.exit(0)
+elif kind == "results":
+    with open(e("FAILURES")) as f:
+        failed = {line.split("\t")[0]: line.rstrip("\n").split("\t") for line in f if line.strip()}
+    for item in entries():
+        f = failed.get(str(item["index"]))
+        result = {"index": item["index"], "name": item["name"], "status": "FAILED" if f else "SUCCEEDED"}
+        if f:
+            result |= {"error": f[1], "cause": f[2]}
+        result |= {"jobId": e("JOB_ID"), "attempt": int(e("ATTEMPT"))}
+        print(json.dumps(result, separators=(",", ":"), ensure_ascii=False).replace("\x7f", "\\u007f"))  # as jq
+    sys.exit(0)
 elif kind == "success":
-    doc = {"taskToken": e("TASK_TOKEN"), "output": e("OUTPUT")}
+    output = {"jobId": e("JOB_ID"), "attempt": int(e("ATTEMPT")), "succeeded": int(e("SUCCEEDED")), "failed": int(e("FAILED"))}
+    doc = {"taskToken": e("TASK_TOKEN"), "output": json.dumps(output, separators=(",", ":"))}
 elif kind == "failure":
     doc = {"taskToken": e("TASK_TOKEN"), "error": e("ERROR"), "cause": e("CAUSE")}
-elif kind == "token":
-    doc = {"taskToken": e("TASK_TOKEN")}
-elif kind == "lookup":
-    doc = {"TableName": e("TASK_TOKEN_TABLE"), "Key": {"ref": {"S": e("TASK_REF")}}, "ConsistentRead": True}
 else:
-    entry = json.loads(e("ENTRY"))
-    if not isinstance(entry, dict):
-        sys.exit("the entry is not a JSON object")
-    print(entry.get("expectedJobStatus", "SUCCEEDED"))
-    sys.exit(0)
+    doc = {"taskToken": e("TASK_TOKEN")}
 print(json.dumps(doc, separators=(",", ":")))
-' "$1"
+' "$@"
         ;;
     *)
         echo "unknown BATCH_JSON_TOOL '$json_tool' (jq or python3)" >&2
@@ -92,7 +126,7 @@ print(json.dumps(doc, separators=(",", ":")))
 # a subshell, so what it exports stays there. The request travels in a private file, so the
 # token is on no command line.
 call_sfn() (
-    request="$workdir/request.json"
+    request="$workdir/request.$$.json"
     export TASK_TOKEN="$task_token"
     umask 077
     make_json "$2" >"$request"
@@ -107,32 +141,39 @@ report_failure() {
     log "reported failure $1"
 }
 
-# read_task_token: prints the token kept under TASK_REF (nothing when there is none). Like every
-# request here, the lookup travels in a private file; the token goes to a variable, not a log.
-read_task_token() (
-    request="$workdir/lookup.json"
-    export TASK_REF="$task_ref"
+# read_task: the task's item (token and entries) into $workdir/task.json, readable by this job
+# only; the lookup travels in a private file too.
+read_task() (
     umask 077
-    make_json lookup >"$request"
-    aws dynamodb get-item --cli-input-json "file://$request" --query Item.taskToken.S --output text
-    rm -f "$request"
+    export TASK_REF="$task_ref"
+    make_json lookup >"$workdir/lookup.json"
+    aws dynamodb get-item --cli-input-json "file://$workdir/lookup.json" --output json >"$workdir/task.json"
 )
 
 heartbeat() {
     [ "$task_token" != none ] || return 0
-    call_sfn send-task-heartbeat token
+    call_sfn send-task-heartbeat token_only
+}
+
+stop_heartbeats() {
+    if [ -n "$heartbeats" ]; then
+        kill "$heartbeats" 2>/dev/null || true
+        wait "$heartbeats" 2>/dev/null || true
+        heartbeats=
+    fi
 }
 
 on_exit() {
     status=$?
     trap - EXIT
+    stop_heartbeats
     if [ "$status" -ne 0 ] && [ "$reported" = no ]; then
         case "$status" in
         2) error=Job.InvalidInput ;;
         143 | 137 | 130) error=Job.Terminated ;;
         *) error=Job.Failed ;;
         esac
-        report_failure "$error" "batch job $job_id (attempt ${AWS_BATCH_JOB_ATTEMPT:-1}) exited with status $status" ||
+        report_failure "$error" "batch job $job_id (attempt $attempt) exited with status $status" ||
             log "could not report the failure"
     fi
     rm -rf "$workdir"
@@ -142,53 +183,100 @@ trap on_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-if [ "$task_ref" = none ]; then
-    log "started; no task token: Step Functions waits for this job itself"
-else
-    if ! task_token=$(read_task_token) || [ -z "$task_token" ] || [ "$task_token" = None ]; then
+pause() {
+    sleep "$1" &
+    wait $! # interruptible, so that a TERM from Batch is handled at once
+}
+
+# The token first, so that bad arguments are reported to the task (Job.InvalidInput).
+if [ "$task_ref" != none ]; then
+    if ! read_task || ! task_token=$(make_json token "$workdir/task.json") || [ -z "$task_token" ]; then
         task_token=none
-        log "the task token of reference ...$(printf '%s' "$task_ref" | tail -c 8) cannot be read: nothing to report to"
+        log "the task of reference ...$(printf '%s' "$task_ref" | tail -c 8) cannot be read: nothing to report to"
         exit 3
     fi
     log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
 fi
-
 case "$sleep_seconds" in '' | *[!0-9]*) log "SLEEP_SECONDS must be a whole number" && exit 2 ;; esac
 case "$heartbeat_interval" in '' | *[!0-9]*) log "HEARTBEAT_INTERVAL_SECONDS must be a whole number" && exit 2 ;; esac
-export ENTRY="$entry"
-if ! expected=$(make_json expected); then
-    log "ENTRY_JSON is not a JSON object"
+case "$parallelism" in '' | 0 | *[!0-9]*) log "ENTRY_PARALLELISM must be a positive whole number" && exit 2 ;; esac
+
+if [ "$task_ref" = none ]; then
+    log "started (array child ${AWS_BATCH_JOB_ARRAY_INDEX:-}); no task token: Step Functions waits for this job itself"
+    pause "$sleep_seconds"
+    log "done"
+    exit 0
+fi
+case "$results_key" in none | '') log "RESULTS_KEY is missing" && exit 2 ;; esac
+if ! make_json plan "$workdir/task.json" >"$workdir/plan.tsv"; then
+    log "the task's entries cannot be read"
     exit 2
 fi
 
 heartbeat
+if [ "$heartbeat_interval" -gt 0 ]; then
+    (
+        trap - EXIT
+        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+        while :; do
+            sleep "$heartbeat_interval" &
+            nap=$!
+            wait "$nap"
+            heartbeat || log "heartbeat not sent"
+        done
+    ) &
+    heartbeats=$!
+fi
 
-remaining=$sleep_seconds
-while [ "$remaining" -gt 0 ]; do
-    step=$remaining
-    if [ "$heartbeat_interval" -gt 0 ] && [ "$step" -gt "$heartbeat_interval" ]; then
-        step=$heartbeat_interval
+mkdir "$workdir/failed"
+fail_entry() { # INDEX ERROR CAUSE
+    printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ')" >"$workdir/failed/$1"
+}
+
+# do_entry INDEX EXPECTED ENTRY_JSON: the work of one entry (here: sleep, and fail when the entry
+# asks to). A non-zero status fails the entry; fail_entry gives it an error and a cause.
+do_entry() {
+    pause "$sleep_seconds"
+    if [ "$2" = FAILED ]; then
+        fail_entry "$1" Job.SimulatedFailure "the entry asked this sample job to fail (expectedJobStatus FAILED)"
+        return 1
     fi
-    sleep "$step" &
-    wait $! # interruptible, so that a TERM from Batch is handled at once
-    remaining=$((remaining - step))
-    heartbeat
-done
+}
 
-if [ "$expected" = FAILED ]; then
-    report_failure Job.SimulatedFailure "the entry asked this sample job to fail (expectedJobStatus FAILED)"
-    exit 1
-fi
+run_entry() {
+    trap - EXIT
+    status=0
+    do_entry "$@" || status=$?
+    if [ "$status" -ne 0 ] && [ ! -e "$workdir/failed/$1" ]; then
+        fail_entry "$1" Entry.Failed "the entry's work exited with status $status"
+    fi
+}
 
-output=$(
-    export JOB_ID="$job_id" ARRAY_INDEX="${AWS_BATCH_JOB_ARRAY_INDEX:-}" \
-        ATTEMPT="${AWS_BATCH_JOB_ATTEMPT:-1}" WORKED="$sleep_seconds"
-    make_json result
-)
-if [ "$task_token" = none ]; then
-    printf '%s\n' "$output"
-else
-    (export OUTPUT="$output" && call_sfn send-task-success success)
-    reported=yes
-    log "reported success"
-fi
+total=0
+running=
+while IFS=$tab read -r index expected entry; do
+    run_entry "$index" "$expected" "$entry" &
+    running="$running $!"
+    total=$((total + 1))
+    if [ $((total % parallelism)) -eq 0 ]; then
+        # shellcheck disable=SC2086 # the list of process ids is split on purpose
+        wait $running
+        running=
+    fi
+done <"$workdir/plan.tsv"
+# shellcheck disable=SC2086
+[ -z "$running" ] || wait $running
+stop_heartbeats
+
+failed=$(find "$workdir/failed" -type f | wc -l | tr -d ' ')
+find "$workdir/failed" -type f -exec cat {} + >"$workdir/failures.tsv"
+export JOB_ID="$job_id" ATTEMPT="$attempt" FAILURES="$workdir/failures.tsv"
+make_json results "$workdir/task.json" >"$workdir/results.jsonl"
+# A task that closed meanwhile (its timeout) has had its batch accounted as failed: results
+# written now would contradict that account. The heartbeat is refused then, and the job stops.
+heartbeat
+aws s3api put-object --bucket "$RUNS_BUCKET" --key "$results_key" --body "$workdir/results.jsonl" \
+    --content-type application/x-ndjson >/dev/null
+(export SUCCEEDED=$((total - failed)) FAILED="$failed" && call_sfn send-task-success success)
+reported=yes
+log "reported $total entries: $((total - failed)) succeeded, $failed failed"

@@ -75,19 +75,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def command_run(args: argparse.Namespace, emulator: Emulator, stack: Stack) -> int:
     payload = json.loads(args.payload.read_text())
-    entries = payload.get("input", {}).get("entries") if isinstance(payload, dict) else None
-    total = len(entries) if isinstance(entries, list) else 0
     runner = OrchestratorRun(emulator.endpoint_url, stack)
     started = time.monotonic()
     execution_arn = runner.start(payload)
-    print(f"Started {execution_arn.rsplit(':', 1)[-1]} with {total} entries from {args.payload}", flush=True)
-    description = runner.wait(execution_arn, total, args.timeout)
+    print(f"Started run {execution_arn.rsplit(':', 1)[-1]} with {args.payload}", flush=True)
+    description = runner.wait(execution_arn, args.timeout)
     result = runner.result(description, time.monotonic() - started)
     print()
     print_table(result)
     folder = args.record_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{execution_arn.rsplit(':', 1)[-1]}"
     runner.write_record(result, folder, emulator.lambdas.journal)
-    print(f"Record of the run (executions with their histories, job records and logs): {folder}")
+    print(f"Record of the run (results, executions with their histories, job records and logs): {folder}")
     return 0 if result.succeeded else 1
 
 

@@ -14,6 +14,9 @@ import boto3
 
 from local_emulator.deploy import Stack
 
+# A record of a large run keeps the first executions and jobs only (the results in S3 hold every entry).
+RECORDED_EXECUTIONS = 200
+RECORDED_JOBS = 400
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 TOKEN_FIELD = re.compile(r'("(?:taskToken|TaskToken|token)\\?"\s*:\s*\\?")([^"\\]{9,})(\\?")')
 
@@ -25,13 +28,13 @@ def redact_tokens(text: str) -> str:
 
 @dataclass
 class EntryResult:
+    """One line of the run's results in S3."""
+
     index: int
     name: str
     status: str
-    child_execution_arn: str
     job_id: str = ""
-    attempts: int = 0
-    duration_seconds: float | None = None
+    attempt: int = 0
     error: str = ""
     cause: str = ""
 
@@ -40,11 +43,16 @@ class EntryResult:
 class RunResult:
     execution_arn: str
     status: str
+    report: dict[str, Any] = field(default_factory=dict)
     entries: list[EntryResult] = field(default_factory=list)
     error: str = ""
     cause: str = ""
     record_dir: Path | None = None
     wall_seconds: float = 0.0
+
+    @property
+    def run_id(self) -> str:
+        return self.execution_arn.rsplit(":", 1)[-1]
 
     @property
     def succeeded(self) -> bool:
@@ -73,11 +81,20 @@ class Progress:
 
 
 class OrchestratorRun:
+    """Starts a run, shows its progress, and reads its outcome as a user would: the parent's
+    output (or the run's summary in S3 when it failed) and every entry's result from S3."""
+
     def __init__(self, endpoint_url: str, stack: Stack, out: TextIO = sys.stdout) -> None:
         self.stack, self.out = stack, out
         self.sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url)
         self.batch = boto3.client("batch", endpoint_url=endpoint_url)
         self.logs = boto3.client("logs", endpoint_url=endpoint_url)
+        self.s3 = boto3.client("s3", endpoint_url=endpoint_url)
+        self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint_url)
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.outputs["RunsBucketName"]
 
     def start(self, payload: dict[str, Any], name: str | None = None) -> str:
         name = name or f"local-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
@@ -85,7 +102,7 @@ class OrchestratorRun:
             stateMachineArn=self.stack.outputs["OrchestratorStateMachineArn"], name=name, input=json.dumps(payload)
         )["executionArn"]
 
-    def wait(self, execution_arn: str, total: int, timeout_seconds: float, progress: bool = True) -> dict[str, Any]:
+    def wait(self, execution_arn: str, timeout_seconds: float, progress: bool = True) -> dict[str, Any]:
         started = time.monotonic()
         bar = Progress(self.out)
         try:
@@ -93,7 +110,7 @@ class OrchestratorRun:
                 description = self.sfn.describe_execution(executionArn=execution_arn)
                 elapsed = time.monotonic() - started
                 if progress:
-                    bar.show(elapsed, self.progress_counts(total))
+                    bar.show(elapsed, self.progress_counts(execution_arn))
                 if description["status"] != "RUNNING":
                     return description
                 if elapsed > timeout_seconds:
@@ -104,19 +121,26 @@ class OrchestratorRun:
         finally:
             bar.done()
 
-    def progress_counts(self, total: int) -> str:
-        children = Counter(
-            e["status"]
-            for page in self.sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=self.stack.outputs["SyncNestedStateMachineArn"]
+    def progress_counts(self, execution_arn: str) -> str:
+        """What an operator watches: the run's counters (audit table), its Map Run's batches, the jobs."""
+        run = self.dynamodb.get_item(
+            TableName=self.stack.outputs["AuditTableName"],
+            Key={"runId": {"S": execution_arn.rsplit(":", 1)[-1]}, "entryIndex": {"N": "-1"}},
+        ).get("Item")
+        if run is None:
+            return "preparing the run"
+        done = int(run["succeeded"]["N"]) + int(run["failed"]["N"])
+        text = f"entries {done}/{run['total']['N']} done ({run['failed']['N']} failed)"
+        map_runs = self.sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
+        if map_runs:
+            counts = self.sfn.describe_map_run(mapRunArn=map_runs[0]["mapRunArn"])["executionCounts"]
+            text += (
+                f" | batches: {counts['succeeded']} succeeded, {counts['failed']} failed, {counts['running']} running"
             )
-            for e in page["executions"]
-        )
+            text += f", {counts['pending']} pending"
         jobs = self.job_counts()
-        finished = sum(n for status, n in children.items() if status != "RUNNING")
-        child_text = ", ".join(f"{n} {s.lower()}" for s, n in sorted(children.items())) or "none yet"
         job_text = ", ".join(f"{jobs[s]} {s.lower()}" for s in JOB_STATUSES if jobs.get(s)) or "none yet"
-        return f"entries {finished}/{total} done | children: {child_text} | jobs: {job_text}"
+        return f"{text} | jobs: {job_text}"
 
     def job_counts(self) -> Counter[str]:
         counts: Counter[str] = Counter()
@@ -134,77 +158,89 @@ class OrchestratorRun:
             cause=description.get("cause", ""),
             wall_seconds=wall_seconds,
         )
-        output = self.account(description)
-        for item in output.get("entries", []):
-            child = (
-                self.sfn.describe_execution(executionArn=item["childExecutionArn"])
-                if item.get("childExecutionArn")
-                else {}
-            )
-            duration = None
-            if child.get("stopDate") and child.get("startDate"):
-                duration = (child["stopDate"] - child["startDate"]).total_seconds()
-            result.entries.append(
-                EntryResult(
-                    index=item["index"],
-                    name=str(item.get("name", "")),
-                    status=item["status"],
-                    child_execution_arn=item.get("childExecutionArn", ""),
-                    job_id=item.get("jobId", ""),
-                    attempts=item.get("attempts", 0),
-                    duration_seconds=duration,
-                    error=child.get("error") or item.get("error", ""),
-                    cause=child.get("cause") or item.get("cause", ""),
-                )
-            )
+        result.report = self.report(description)
+        result.entries = self.results(result.run_id) if result.report else []
         return result
 
-    def account(self, description: dict[str, Any]) -> dict[str, Any]:
-        """The parent's account of its entries: its output, or, when it failed past the
-        tolerated failures, the output of its Report state."""
+    def report(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The run's report: the parent's output, or the summary it left in S3 when it failed."""
         if description.get("output"):
             return json.loads(description["output"])
-        arn = description["executionArn"]
-        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True):
-            for event in page["events"]:
-                details = event.get("stateExitedEventDetails", {})
-                if details.get("name") == "Report":
-                    return json.loads(details["output"])
-        return {}
+        key = f"runs/{description['executionArn'].rsplit(':', 1)[-1]}/summary.json"
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            return {}  # refused before it began, or stopped before it ended
+
+    def results(self, run_id: str) -> list[EntryResult]:
+        """Every entry's result, in index order, as the run's results objects hold them."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"runs/{run_id}/results/")
+        entries = []
+        for key in sorted(o["Key"] for page in pages for o in page.get("Contents", [])):
+            for line in self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].iter_lines():
+                item = json.loads(line)
+                entries.append(
+                    EntryResult(
+                        index=item["index"],
+                        name=item["name"],
+                        status=item["status"],
+                        job_id=item.get("jobId") or "",
+                        attempt=item.get("attempt", 0),
+                        error=item.get("error", ""),
+                        cause=item.get("cause", ""),
+                    )
+                )
+        return sorted(entries, key=lambda e: e.index)
+
+    def executions_of(self, execution_arn: str) -> list[str]:
+        """The run's executions: the parent, its batches (the Map Run's children), their nested ones."""
+        found = [execution_arn]
+        for map_run in self.sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]:
+            for page in self.sfn.get_paginator("list_executions").paginate(mapRunArn=map_run["mapRunArn"]):
+                found.extend(e["executionArn"] for e in page["executions"])
+        return found
 
     # -- the run's record ------------------------------------------------------------------
     def write_record(self, result: RunResult, folder: Path, lambda_journal: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         write = lambda name, data: (folder / name).write_text(redact_tokens(json.dumps(data, indent=2, default=str)))  # noqa: E731
         write("stack-outputs.json", self.stack.outputs)
-        write(
-            "entries.json",
-            {
-                "execution": result.execution_arn,
-                "status": result.status,
-                "entries": [e.__dict__ for e in result.entries],
-            },
-        )
+        write("report.json", {"execution": result.execution_arn, "status": result.status, "report": result.report})
+        with (folder / "results.jsonl").open("w") as results:
+            results.writelines(json.dumps(e.__dict__) + "\n" for e in result.entries)
         executions = folder / "executions"
         executions.mkdir(exist_ok=True)
-        for key in ("OrchestratorStateMachineArn", "SyncNestedStateMachineArn", "CallbackNotifyStateMachineArn"):
-            paginator = self.sfn.get_paginator("list_executions")
-            for page in paginator.paginate(stateMachineArn=self.stack.outputs[key]):
-                for item in page["executions"]:
-                    arn = item["executionArn"]
-                    history = [
-                        e
-                        for p in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-                        for e in p["events"]
-                    ]
-                    write(
-                        f"executions/{arn.rsplit(':', 2)[-2]}.{arn.rsplit(':', 1)[-1]}.json",
-                        {"execution": self.sfn.describe_execution(executionArn=arn), "history": history},
-                    )
+        arns = self.executions_of(result.execution_arn)
+        for arn in arns[:RECORDED_EXECUTIONS]:
+            history = [
+                e
+                for p in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+                for e in p["events"]
+            ]
+            name = arn.split(":execution:", 1)[1].replace("/", ".").replace(":", ".")
+            write(
+                f"executions/{name}.json",
+                {"execution": self.sfn.describe_execution(executionArn=arn), "history": history},
+            )
+            history_of_nested = [
+                json.loads(e["taskSucceededEventDetails"]["output"]).get("ExecutionArn")
+                for e in history
+                if e.get("taskSucceededEventDetails", {}).get("resource") == "startExecution.sync:2"
+            ]
+            for nested in filter(None, history_of_nested):
+                events = [
+                    e
+                    for p in self.sfn.get_paginator("get_execution_history").paginate(executionArn=nested)
+                    for e in p["events"]
+                ]
+                write(
+                    f"executions/{nested.split(':execution:', 1)[1].replace(':', '.')}.json",
+                    {"execution": self.sfn.describe_execution(executionArn=nested), "history": events},
+                )
         jobs = folder / "jobs"
         jobs.mkdir(exist_ok=True)
         log_group = self.stack.outputs["JobLogGroupName"]
-        for job in self.all_jobs():
+        for job in self.all_jobs()[:RECORDED_JOBS]:
             write(f"jobs/{job['jobId'].replace(':', '-')}.json", job)
             stream = job.get("container", {}).get("logStreamName")
             if stream:
@@ -244,23 +280,29 @@ class OrchestratorRun:
         return found
 
 
-def print_table(result: RunResult, out: TextIO = sys.stdout) -> None:
-    rows = [("#", "entry", "status", "child execution", "job id", "attempts", "seconds", "error / cause")]
-    for e in result.entries:
-        seconds = f"{e.duration_seconds:.1f}" if e.duration_seconds is not None else "-"
+def print_table(result: RunResult, out: TextIO = sys.stdout, rows_shown: int = 50) -> None:
+    """Every entry when there are few; otherwise the ones that did not succeed (up to ROWS_SHOWN)."""
+    shown = (
+        result.entries if len(result.entries) <= rows_shown else [e for e in result.entries if e.status != "SUCCEEDED"]
+    )
+    rows = [("#", "entry", "status", "job id", "attempt", "error / cause")]
+    for e in shown[:rows_shown]:
         problem = f"{e.error}: {e.cause}" if e.error else ""
-        child = e.child_execution_arn.rsplit(":", 1)[-1]
-        rows.append((str(e.index), e.name, e.status, child, e.job_id, str(e.attempts), seconds, problem))
+        rows.append((str(e.index), e.name, e.status, e.job_id, str(e.attempt), problem))
     widths = [min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell[:w].ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
         out.write("  ".join(cells) + "  " + _one_line(row[-1])[:160] + "\n")
+    if len(shown) > rows_shown or len(shown) < len(result.entries):
+        out.write(f"({min(len(shown), rows_shown)} of {len(result.entries)} entries shown; all in results.jsonl)\n")
     counts = Counter(e.status for e in result.entries)
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     entries = f"{len(result.entries)} entries ({summary or 'none'})"
-    out.write(f"\nParent execution {result.status} in {result.wall_seconds:.1f} s: {entries}\n")
+    out.write(f"\nRun {result.run_id} {result.status} in {result.wall_seconds:.1f} s: {entries}\n")
+    if result.report.get("results"):
+        out.write(f"Results: {result.report['results']}  Summary: {result.report['summary']}\n")
     if result.error:
-        out.write(f"Parent error: {result.error}: {_one_line(result.cause)[:500]}\n")
+        out.write(f"Error: {result.error}: {_one_line(result.cause)[:500]}\n")
 
 
 def _one_line(text: str) -> str:

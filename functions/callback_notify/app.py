@@ -5,15 +5,12 @@ report to a task, recorded in the audit table; and for jobs that stopped: a job 
 (kept in the task token table under the reference the job was given) is still waiting and that
 stopped without its script reporting (killed, out of memory, never started its script,
 exited 0 without a callback) fails its task at once instead of leaving it to the heartbeat
-timeout. And "Step Functions Execution Status Change" events of children that failed, timed out
-or were stopped: their Batch jobs still queued or running are terminated, so that no job
-outlives its task. A callback for a task that is already closed (the script did report; a late or
-duplicate callback) is logged and ignored: it changes nothing, so it is not an error.
+timeout. A callback for a task that is already closed (the script did report; a late or duplicate
+callback) is logged and ignored: it changes nothing, so it is not an error.
 """
 
 import json
 import os
-import re
 from typing import Any
 
 import boto3
@@ -22,7 +19,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from callback_request import BatchJobStateChange, CallbackRequest, ExecutionStatusChange
+from callback_request import BatchJobStateChange, CallbackRequest
 from job_audit import record_job_state
 
 # The job definition's default taskRef parameter: the job reports to no task.
@@ -34,9 +31,7 @@ logger = Logger()
 tracer = Tracer()
 CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
 sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
-batch = boto3.client("batch", config=CLIENT_CONFIG)
 dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
-UNFINISHED = {"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"}
 
 
 def redact(token: str) -> str:
@@ -75,29 +70,9 @@ def request_for_stopped_job(change: BatchJobStateChange) -> CallbackRequest | No
     return CallbackRequest(taskToken=token, status="FAILED", error="Batch.JobFailed", cause=cause)
 
 
-def terminate_jobs_of(change: ExecutionStatusChange) -> dict[str, Any]:
-    """Jobs of a child are named after it (the submit function's `<name>-job`, the array job's
-    `<name>-array`): terminate those that have not finished."""
-    child = change.detail
-    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", child.name)
-    pages = batch.get_paginator("list_jobs").paginate(
-        jobQueue=os.environ["JOB_QUEUE"], filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}]
-    )
-    reason = f"child execution {child.name} {child.status}: its jobs must not outlive it"
-    terminated = []
-    for job in (job for page in pages for job in page["jobSummaryList"]):
-        if job["status"] in UNFINISHED:
-            batch.terminate_job(jobId=job["jobId"], reason=reason[:255])
-            terminated.append(job["jobId"])
-    logger.info("jobs of an ended child terminated", extra={"child": child.execution_arn, "jobs": terminated})
-    return {"terminated": terminated}
-
-
-@logger.inject_lambda_context(correlation_id_path="executionArn || detail.executionArn || detail.jobId")
+@logger.inject_lambda_context(correlation_id_path="executionArn || detail.jobId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if isinstance(event, dict) and event.get("source") == "aws.states":
-        return terminate_jobs_of(parse(event=event, model=ExecutionStatusChange))
     if isinstance(event, dict) and event.get("source") == "aws.batch":
         change = parse(event=event, model=BatchJobStateChange)
         # Recorded before the task is failed: the parent's account reads the attempts from there.

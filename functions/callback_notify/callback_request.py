@@ -35,15 +35,3 @@ class BatchJob(BaseModel):
 
 class BatchJobStateChange(EventBridgeModel):
     detail: BatchJob
-
-
-class ExecutionStatus(BaseModel):
-    """The `detail` of a "Step Functions Execution Status Change" event."""
-
-    execution_arn: str = Field(alias="executionArn")
-    name: str
-    status: str
-
-
-class ExecutionStatusChange(EventBridgeModel):
-    detail: ExecutionStatus

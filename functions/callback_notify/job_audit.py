@@ -1,5 +1,5 @@
-"""The audit table's view of a Batch job (see README, "The audit table"): each attempt's start
-(the entry becomes RUNNING) and the job's end (its status, reason and attempts)."""
+"""The audit table's view of a batch's Batch job (see README, "The audit table"): each attempt's
+start (the batch becomes RUNNING) and the job's end (its status, reason and attempts)."""
 
 import os
 from datetime import UTC, datetime
@@ -20,9 +20,9 @@ def attempts_so_far(job: BatchJob) -> int:
 
 
 def record_job_state(dynamodb: Any, job: BatchJob) -> bool:
-    """Update the entry's item, if the job carries its key; events can arrive out of order, so an
+    """Update the batch's item, if the job carries its key; events can arrive out of order, so an
     item never goes back to fewer attempts, nor from a final status to RUNNING."""
-    run_id, index = job.parameters.get("auditRunId"), job.parameters.get("auditEntryIndex")
+    run_id, index = job.parameters.get("auditRunId"), job.parameters.get("auditBatch")
     if not run_id or index is None:
         return False
     attempts = attempts_so_far(job)

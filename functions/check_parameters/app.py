@@ -13,34 +13,23 @@ from typing import Any
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
-# The child's own bounds (statemachines/sync-nested.asl.json; a test keeps these in step): its
-# acknowledgement waits 360 s and is retried once; its nested execution is given NestedWaitSeconds
-# plus 780 s; its array job and its job's callback JobCallbackTimeoutSeconds each.
-ACKNOWLEDGEMENT_SECONDS = 2 * 360 + 1
-NESTED_EXTRA_SECONDS = 780
-MARGIN_SECONDS = 300  # transitions, retries of throttled calls, and slack
-
 
 def problems(parameters: dict[str, str]) -> list[str]:
     heartbeat = int(parameters["JobHeartbeatSeconds"])
     callback = int(parameters["JobCallbackTimeoutSeconds"])
-    nested = int(parameters["NestedWaitSeconds"])
-    array_job = callback if int(parameters["ArrayJobSize"]) >= 2 else 0
-    child_timeout = int(parameters["ChildTimeoutSeconds"])
+    concurrency = int(parameters["MapMaxConcurrency"])
+    room = int(float(parameters["MaxVcpus"]) / float(parameters["JobVcpu"]))
     found = []
     if heartbeat >= callback:
         found.append(
             f"JobHeartbeatSeconds ({heartbeat}) must be less than JobCallbackTimeoutSeconds ({callback}): "
             "Step Functions requires a task's heartbeat to be shorter than its timeout"
         )
-    worst = ACKNOWLEDGEMENT_SECONDS + nested + NESTED_EXTRA_SECONDS + array_job + callback + MARGIN_SECONDS
-    if child_timeout < worst:
+    if concurrency > room:
         found.append(
-            f"ChildTimeoutSeconds ({child_timeout}) must be at least {worst}: a child may take that long with "
-            f"JobCallbackTimeoutSeconds {callback}, NestedWaitSeconds {nested} and ArrayJobSize "
-            f"{parameters['ArrayJobSize']} (acknowledgement {ACKNOWLEDGEMENT_SECONDS} s, nested execution "
-            f"NestedWaitSeconds + {NESTED_EXTRA_SECONDS} s, array job and job callback JobCallbackTimeoutSeconds "
-            f"each, {MARGIN_SECONDS} s of margin)"
+            f"MapMaxConcurrency ({concurrency}) must be at most MaxVcpus / JobVcpu ({parameters['MaxVcpus']} / "
+            f"{parameters['JobVcpu']} = {room}): the jobs of the batches past it would wait in the queue, and "
+            "a job that waits longer than JobHeartbeatSeconds before its first heartbeat fails its batch"
         )
     return found
 

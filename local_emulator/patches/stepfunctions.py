@@ -641,6 +641,36 @@ def illegal_intrinsic_escapes_are_refused(patcher: Patcher, emulator: Any) -> No
     patcher.replace(StepFunctionsParserBackend, "_validate_definition", staticmethod(validate_definition))
 
 
+@patch(
+    service="stepfunctions",
+    defect="StopExecution drops the request's error and cause (the execution ends ABORTED with neither), and "
+    "finds only executions started by StartExecution, not a Distributed Map's children",
+    aws="the execution ends ABORTED with the error and cause given to StopExecution (DescribeExecution, the "
+    "ExecutionAborted event); any execution of the account can be stopped, a Map Run's children included",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html",
+    seen_in=MOTO,
+)
+def stopped_execution_keeps_its_error_and_cause(patcher: Patcher, emulator: Any) -> None:
+    import datetime
+
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def stop_execution(self: StepFunctionResponse) -> Any:
+        # describe_execution raises ExecutionDoesNotExist, and finds a Map Run's children once the
+        # Distributed Map patches are in.
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        now = datetime.datetime.now(datetime.UTC)
+        if execution.status == "RUNNING":
+            error, cause = self._get_param("error"), self._get_param("cause")
+            # moto records them in the history only; DescribeExecution reads these attributes.
+            execution.error, execution.cause = error, cause
+            execution.stop(stop_date=now, error=error, cause=cause)
+        return ActionResult({"stopDate": execution.stop_date or now})
+
+    patcher.replace(StepFunctionResponse, "stop_execution", stop_execution)
+
+
 # How a frame stopped by a failing Map iteration is told from one stopped by StopExecution.
 MAP_ITERATION_ABORTED = "States.MapIterationAborted"
 ABORTED_ITERATIONS_BOUND_SECONDS = 30  # how long a failing Map waits for its aborted iterations

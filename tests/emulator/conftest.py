@@ -16,7 +16,8 @@ from local_emulator.server import Emulator, free_port
 from tests.support.paths import TEMPLATE, TEST_INPUTS
 
 # Small sleeps and heartbeats keep the suite fast; every wait below is bounded.
-FAST = {"batchSleepDuration": "1", "NestedWaitSeconds": "1", "ArrayJobSize": "2"}
+# FAST runs every batch through the demonstration patterns; the others take the lean path.
+FAST = {"batchSleepDuration": "1", "NestedWaitSeconds": "1", "ArrayJobSize": "2", "Patterns": "full"}
 CALLBACK_ONLY = {"batchSleepDuration": "1", "NestedWaitSeconds": "0", "ArrayJobSize": "0"}
 SLOW_HEARTBEAT_SECONDS = 20
 SLOW = {
@@ -35,19 +36,18 @@ class Deployed:
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.emulator.endpoint_url)
 
-    def run(self, payload: dict[str, Any], timeout: float = 120) -> RunResult:
+    def run(self, payload: dict[str, Any], timeout: float = 300) -> RunResult:
         runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
         started = time.monotonic()
         execution = runner.start(payload)
-        entries = payload.get("input", {}).get("entries")
-        description = runner.wait(execution, len(entries) if isinstance(entries, list) else 0, timeout, progress=False)
+        description = runner.wait(execution, timeout, progress=False)
         return runner.result(description, time.monotonic() - started)
 
     def start_with_running_job(self, name: str) -> tuple[OrchestratorRun, str, str, Any]:
         """Start one entry; return once its callback job's process runs (and has sent its first heartbeat)."""
         runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
         execution = runner.start({"input": {"entries": [{"name": name}]}})
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while (job_id := self._running_job_of(execution)) is None or (
             process := self.emulator.batch.running.get(job_id)
         ) is None:
@@ -89,14 +89,31 @@ class Deployed:
         return [{key: plain.deserialize(value) for key, value in item.items()} for item in items]
 
     def executions(self) -> list[str]:
-        """Every execution of the stack's state machines."""
+        """Every execution of the stack: its runs, their batches (Map Run children), the nested ones."""
         sfn = self.client("stepfunctions")
-        return [
+        runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
+        runs = [
             execution["executionArn"]
-            for key in ("OrchestratorStateMachineArn", "SyncNestedStateMachineArn", "CallbackNotifyStateMachineArn")
-            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=self.stack.outputs[key])
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.stack.outputs["OrchestratorStateMachineArn"]
+            )
             for execution in page["executions"]
         ]
+        nested = [
+            execution["executionArn"]
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.stack.outputs["CallbackNotifyStateMachineArn"]
+            )
+            for execution in page["executions"]
+        ]
+        return [arn for run in runs for arn in runner.executions_of(run)] + nested
+
+    def batches(self, execution_arn: str) -> list[dict[str, Any]]:
+        """The run's batches: its Map Run's child executions, described, in the order of their entries."""
+        sfn = self.client("stepfunctions")
+        runner = OrchestratorRun(self.emulator.endpoint_url, self.stack)
+        described = [sfn.describe_execution(executionArn=arn) for arn in runner.executions_of(execution_arn)[1:]]
+        return sorted(described, key=lambda d: json.loads(d["input"])["Items"][0]["index"])
 
     def task_tokens(self) -> set[str]:
         """Every task token the stack's executions handed out (their histories hold them)."""

@@ -436,6 +436,33 @@ def a_stopped_callback_task_records_nothing_more(aws: Aws) -> bool:
     return types[-1] == "ExecutionAborted" and "TaskTimedOut" not in types and "TaskFailed" not in types
 
 
+@probe("stopped_execution_keeps_its_error_and_cause")
+def a_stopped_execution_and_a_stopped_map_child_keep_the_error_and_cause(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    execution = sfn.start_execution(stateMachineArn=create_machine(sfn, waiting), input="{}")["executionArn"]
+    sfn.stop_execution(executionArn=execution, error="Probe.Stopped", cause="stopped by the probe")
+    stopped = finished(sfn, execution)
+    aborted = [e for e in history(sfn, execution) if e["type"] == "ExecutionAborted"]
+    # A Distributed Map's child, found by its Map Run, stopped the same way.
+    bucket, key = items_object(aws, json.dumps([{"i": 1}]))
+    reader = {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": bucket, "Key": key}}
+    parent = sfn.start_execution(
+        stateMachineArn=create_machine(sfn, distributed_map(waiting, ItemReader=reader)), input="{}"
+    )["executionArn"]
+    map_runs = until(lambda: sfn.list_map_runs(executionArn=parent)["mapRuns"], 10)
+    children = until(lambda: sfn.list_executions(mapRunArn=map_runs[0]["mapRunArn"])["executions"], 10)
+    sfn.stop_execution(executionArn=children[0]["executionArn"], error="Probe.Child", cause="the child")
+    child = finished(sfn, children[0]["executionArn"])
+    return (
+        (stopped["status"], stopped.get("error"), stopped.get("cause"))
+        == ("ABORTED", "Probe.Stopped", "stopped by the probe")
+        and aborted[0].get("executionAbortedEventDetails", {}).get("error") == "Probe.Stopped"
+        and (child["status"], child.get("error"), child.get("cause")) == ("ABORTED", "Probe.Child", "the child")
+        and finished(sfn, parent)["status"] == "FAILED"
+    )
+
+
 @probe("failed_map_iteration_aborts_its_siblings")
 def failing_iteration_aborts_the_others(aws: Aws) -> bool:
     sfn = aws.client("stepfunctions")

@@ -4,6 +4,7 @@ AWS CLI against `serve`."""
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -42,13 +43,34 @@ def test_run_reports_every_entry_and_exits_non_zero_when_one_failed(tmp_path):
 
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert any("entries 3/3 done" in line for line in lines), "progress is shown"
-    table = {line.split()[1]: line for line in lines if line[:1].isdigit()}
-    assert "SUCCEEDED" in table["invoke1"] and "SUCCEEDED" in table["invoke3"]
-    assert "FAILED" in table["invoke2"] and "Job.SimulatedFailure" in table["invoke2"]
+    assert any("entries 3/3 done (1 failed)" in line for line in lines), "progress is shown"
+    [header] = [line for line in lines if line.startswith("#")]
+    assert header.split() == ["#", "entry", "status", "job", "id", "attempt", "error", "/", "cause"]
+    table = {line.split()[1]: line.split(None, 5) for line in lines if line[:1].isdigit()}
+    assert list(table) == ["invoke1", "invoke2", "invoke3"]
+    # One batch: the three entries share its job, and each has its own result.
+    assert len({row[3] for row in table.values()}) == 1
+    assert [row[:3] + row[4:5] for row in table.values()] == [
+        ["0", "invoke1", "SUCCEEDED", "1"],
+        ["1", "invoke2", "FAILED", "1"],
+        ["2", "invoke3", "SUCCEEDED", "1"],
+    ]
+    assert table["invoke2"][5].startswith("Job.SimulatedFailure: ")
+    [ended] = [line for line in lines if line.startswith("Run ")]
+    assert re.fullmatch(r"Run \S+ FAILED in [0-9.]+ s: 3 entries \(1 failed, 2 succeeded\)", ended), ended
+    run_id = ended.split()[1]
+    [results] = [line for line in lines if line.startswith("Results: ")]
+    assert results.startswith("Results: s3://") and f"/runs/{run_id}/results/" in results
+    assert any(line.startswith("Error: EntriesFailed: 1 of 3 entries failed") for line in lines)
     [record] = list(tmp_path.iterdir())
-    entries = json.loads((record / "entries.json").read_text())
-    assert [e["status"] for e in entries["entries"]] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    recorded = [json.loads(line) for line in (record / "results.jsonl").read_text().splitlines()]
+    assert [(e["name"], e["status"]) for e in recorded] == [
+        ("invoke1", "SUCCEEDED"),
+        ("invoke2", "FAILED"),
+        ("invoke3", "SUCCEEDED"),
+    ]
+    report = json.loads((record / "report.json").read_text())
+    assert (report["status"], report["report"]["failed"], report["report"]["succeeded"]) == ("FAILED", 1, 2)
 
 
 def test_run_rejects_a_payload_that_is_not_json(tmp_path):
@@ -110,6 +132,10 @@ def served() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def aws(endpoint: str, *args: str) -> dict:
+    return json.loads(aws_text(endpoint, *args, "--output", "json") or "{}")
+
+
+def aws_text(endpoint: str, *args: str) -> str:
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint,
@@ -118,11 +144,9 @@ def aws(endpoint: str, *args: str) -> dict:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     cli = str(Path(sys.executable).parent / "aws")
-    result = subprocess.run(
-        [cli, *args, "--output", "json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([cli, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout or "{}")
+    return result.stdout
 
 
 def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
@@ -144,9 +168,31 @@ def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
         time.sleep(1)
 
     assert described["status"] == "SUCCEEDED"
-    output = json.loads(described["output"])
-    assert [e["status"] for e in output["entries"]] == ["SUCCEEDED", "SUCCEEDED"]
+    # The parent's output is the run's report; the entries' results are in S3.
+    report = json.loads(described["output"])
+    run_id = started["executionArn"].rsplit(":", 1)[-1]
+    bucket = outputs["RunsBucketName"]
+    assert report == {
+        "runId": run_id,
+        "status": "SUCCEEDED",
+        "total": 2,
+        "succeeded": 2,
+        "failed": 0,
+        "notRun": 0,
+        "results": f"s3://{bucket}/runs/{run_id}/results/",
+        "summary": f"s3://{bucket}/runs/{run_id}/summary.json",
+    }
     history = aws(endpoint, "stepfunctions", "get-execution-history", "--execution-arn", started["executionArn"])
     assert history["events"][-1]["type"] == "ExecutionSucceeded"
-    jobs = aws(endpoint, "batch", "describe-jobs", "--jobs", *[e["jobId"] for e in output["entries"]])["jobs"]
-    assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
+    listed = aws(endpoint, "s3api", "list-objects-v2", "--bucket", bucket, "--prefix", f"runs/{run_id}/results/")
+    [key] = [o["Key"] for o in listed["Contents"]]
+    assert key == f"runs/{run_id}/results/000000000-000000001.jsonl"
+    entries = [json.loads(line) for line in aws_text(endpoint, "s3", "cp", f"s3://{bucket}/{key}", "-").splitlines()]
+    assert [(e["index"], e["name"], e["status"]) for e in entries] == [
+        (0, "invoke1", "SUCCEEDED"),
+        (1, "invoke2", "SUCCEEDED"),
+    ]
+    summary = json.loads(aws_text(endpoint, "s3", "cp", report["summary"], "-"))
+    assert summary == report
+    jobs = aws(endpoint, "batch", "describe-jobs", "--jobs", *{e["jobId"] for e in entries})["jobs"]
+    assert [(j["jobName"], j["status"]) for j in jobs] == [(f"run-{run_id}-b0", "SUCCEEDED")]

@@ -1,6 +1,7 @@
-"""Faults injected into the running application; each test asserts the outcome on the parent's
-result, the audit table and the job records, and how long detection took. The table of
-scenario -> outcome -> time to detection is printed at the end of the run (see conftest.py)."""
+"""Faults injected into the running application; each test asserts the outcome on the run's result
+(its report and every entry's result in S3), the audit table (the run's summary and its batches)
+and the job records, and how long detection took. The table of scenario -> outcome -> time to
+detection is printed at the end of the run (see conftest.py)."""
 
 import json
 import os
@@ -11,15 +12,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from local_emulator.run import OrchestratorRun, RunResult
-from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed
+from local_emulator.server import Emulator
+from tests.emulator.conftest import CALLBACK_ONLY, SLOW_HEARTBEAT_SECONDS, Deployed, deployed
 from tests.support.faults import record_fault
-from tests.support.template import sam_template
 
 ENTRY = {"input": {"entries": [{"name": "one"}]}}
-MAX_ENTRIES = int(sam_template()["Parameters"]["MaxEntries"]["Default"])
+SMALL_MAX_ENTRIES = 5
+REQUESTS_BUCKET = "fault-injection-requests"
+
+
+@pytest.fixture(scope="module")
+def small_max_entries(emulator: Emulator) -> Deployed:
+    """A stack that takes at most SMALL_MAX_ENTRIES entries per run (the default is a million)."""
+    return deployed(emulator, "small-max-entries", {**CALLBACK_ONLY, "MaxEntries": str(SMALL_MAX_ENTRIES)})
+
+
+def start_with_running_job(
+    deployed: Deployed, name: str, timeout: float = 240
+) -> tuple[OrchestratorRun, str, str, Any]:
+    """conftest's Deployed.start_with_running_job, with a bound for a loaded machine: start one
+    entry; return once its batch's job's process runs (and has sent its first heartbeat)."""
+    runner = OrchestratorRun(deployed.emulator.endpoint_url, deployed.stack)
+    execution = runner.start({"input": {"entries": [{"name": name}]}})
+    deadline = time.monotonic() + timeout
+    while (job_id := deployed._running_job_of(execution)) is None or (
+        process := deployed.emulator.batch.running.get(job_id)
+    ) is None:
+        assert time.monotonic() < deadline, f"the job never started in {timeout} s"
+        time.sleep(0.2)
+    time.sleep(1)  # let the script send its first heartbeat
+    return runner, execution, job_id, process
 
 
 def jobs_of(deployed: Deployed, status: str | None = None) -> list[dict[str, Any]]:
@@ -31,7 +57,7 @@ def jobs_of(deployed: Deployed, status: str | None = None) -> list[dict[str, Any
     return [j for s in statuses for j in batch.list_jobs(jobQueue=queue, jobStatus=s)["jobSummaryList"]]
 
 
-def run_entry(deployed: Deployed, payload: dict[str, Any] = ENTRY, timeout: float = 120) -> tuple[Any, float]:
+def run_entry(deployed: Deployed, payload: dict[str, Any] = ENTRY, timeout: float = 300) -> tuple[Any, float]:
     started = time.monotonic()
     result = deployed.run(payload, timeout=timeout)
     seconds = time.monotonic() - started
@@ -39,29 +65,101 @@ def run_entry(deployed: Deployed, payload: dict[str, Any] = ENTRY, timeout: floa
     return result, seconds
 
 
+def results_spans(deployed: Deployed, run_id: str) -> dict[int, int]:
+    """first -> last index of every results object of the run (one per batch, or per span NOT_RUN)."""
+    s3 = deployed.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=deployed.stack.outputs["RunsBucketName"], Prefix=f"runs/{run_id}/results/"
+    )
+    spans = {}
+    for key in (o["Key"] for page in pages for o in page.get("Contents", [])):
+        first, last = key.rsplit("/", 1)[1].removesuffix(".jsonl").split("-")
+        spans[int(first)] = int(last)
+    return spans
+
+
 def assert_audit_agrees(deployed: Deployed, result: RunResult) -> None:
-    """The audit table tells what the parent's result tells: the run, then every entry once, in order."""
+    """The audit table tells what the run's results tell: the run's summary item counts its entries'
+    results, every entry has exactly one result, in order, and every batch item agrees with the
+    entries of its batch. Only accounted batches hold entries that ran (SUCCEEDED or FAILED)."""
     items = deployed.audit(result.execution_arn)
     if result.error == "InvalidRequest":
         assert items == [], "a rejected request records nothing"
+        assert result.entries == []
         return
-    [summary, *audited] = items
-    succeeded = sum(1 for e in result.entries if e.status == "SUCCEEDED")
-    assert (summary["status"], summary["total"], summary["succeeded"], summary["failed"]) == (
-        result.status,
-        len(result.entries),
-        succeeded,
-        len(result.entries) - succeeded,
+    [summary, *batches] = items
+    assert summary["entryIndex"] == -1
+    entries = result.entries
+    assert [e.index for e in entries] == list(range(len(entries))), "every entry exactly once, in order"
+    count = {status: sum(1 for e in entries if e.status == status) for status in ("SUCCEEDED", "FAILED", "NOT_RUN")}
+    assert sum(count.values()) == len(entries), [e.status for e in entries]
+    assert (
+        summary["status"],
+        summary["total"],
+        summary["succeeded"],
+        summary["failed"],
+        summary.get("notRun"),
+    ) == (result.status, len(entries), count["SUCCEEDED"], count["FAILED"], count["NOT_RUN"])
+    assert (result.report["total"], result.report["succeeded"], result.report["failed"], result.report["notRun"]) == (
+        len(entries),
+        count["SUCCEEDED"],
+        count["FAILED"],
+        count["NOT_RUN"],
     )
-    assert [(a["entryIndex"], a["name"], a["status"], a.get("jobId", ""), a.get("error", "")) for a in audited] == [
-        (e.index, e.name, e.status, e.job_id, e.error) for e in result.entries
-    ]
+    spans = results_spans(deployed, result.run_id)
+    ran: set[int] = set()
+    for item in batches:
+        first = int(item["entryIndex"])
+        last = int(item.get("lastIndex", spans.get(first, -1)))
+        assert first in spans and spans[first] >= last >= first, f"batch {first}: no results object of its own"
+        own = entries[first : last + 1]
+        if "entries" in item:
+            assert item["entries"] == len(own)
+        if "closedAt" in item:  # its child ended without its account: Finish failed its entries
+            assert (item["status"], item["succeeded"], item["failed"]) == ("FAILED", 0, len(own)), item
+            assert {(e.status, e.error) for e in own} == {("FAILED", item["error"])}, (item, own)
+            ran.update(e.index for e in own)
+            continue
+        if "accountedAt" not in item:  # never accounted nor closed: its entries did not run
+            assert [e.status for e in own] == ["NOT_RUN"] * len(own), (item, own)
+            continue
+        succeeded = sum(1 for e in own if e.status == "SUCCEEDED")
+        failed = sum(1 for e in own if e.status == "FAILED")
+        assert (item["status"], item["succeeded"], item["failed"]) == (
+            "FAILED" if failed else "SUCCEEDED",
+            succeeded,
+            failed,
+        )
+        assert succeeded + failed == len(own), (item, own)
+        assert {e.job_id for e in own} == {item.get("jobId", "")}, (item, own)
+        ran.update(e.index for e in own)
+    assert {e.index for e in entries if e.status != "NOT_RUN"} == ran, "an entry ran outside an accounted batch"
 
 
-def test_script_exits_non_zero(callback_only: Deployed):
-    result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "bad", "expectedJobStatus": "FAILED"}]}})
+def test_script_exits_non_zero(callback_only: Deployed, monkeypatch: pytest.MonkeyPatch):
+    """The job's script fails after its entries' work (it cannot write their results): it exits
+    non-zero and reports the failure itself; the batch's entries are all FAILED with it."""
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.models import S3Backend
+
+    real = S3Backend.put_object
+    refused: list[str] = []
+
+    def refuse_the_jobs_results(self: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        if "/results/" in key_name and not refused:
+            refused.append(key_name)  # the job's write; the Account function's own write goes through
+            raise S3AccessDeniedError()
+        return real(self, bucket_name, key_name, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", refuse_the_jobs_results)
+    result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "bad"}]}})
     [entry] = result.entries
-    assert (entry.status, entry.error) == ("FAILED", "Job.SimulatedFailure")
+    assert refused == [f"runs/{result.run_id}/results/000000000-000000000.jsonl"]
+    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
+    assert (entry.status, entry.error) == ("FAILED", "Job.Failed")
+    assert entry.cause.startswith(f"batch job {entry.job_id} (attempt 1) exited with status ")
+    job = callback_only.finished_job(entry.job_id, timeout=120)
+    assert job["status"] == "FAILED" and job["container"]["exitCode"] not in (0, None)
     record_fault("script exits non-zero", f"entry FAILED {entry.error}", seconds)
 
 
@@ -77,6 +175,7 @@ def test_submit_event_delivered_twice_submits_one_job(callback_only: Deployed):
     deliveries = [i for i in callback_only.emulator.lambdas.journal.invocations if i.function_name == function]
     assert result.entries[0].status == "SUCCEEDED"
     assert len(new_jobs) == 1, "idempotent submission: one job for two deliveries"
+    assert new_jobs[0]["jobId"] == result.entries[0].job_id
     assert len(deliveries) >= 2
     record_fault("submit event delivered twice", "1 job, entry SUCCEEDED", seconds)
 
@@ -128,8 +227,16 @@ def test_script_calls_back_twice(callback_only: Deployed):
 
     assert again.returncode != 0
     assert any(code in again.stderr for code in ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken"))
-    child = callback_only.client("stepfunctions").describe_execution(executionArn=entry.child_execution_arn)
-    assert child["status"] == "SUCCEEDED" and json.loads(child["output"])["job"]["entry"] == {"name": "echo"}
+    [batch] = callback_only.batches(result.execution_arn)
+    assert batch["status"] == "SUCCEEDED"
+    assert json.loads(batch["output"])["outcome"] == {
+        "first": 0,
+        "last": 0,
+        "succeeded": 1,
+        "failed": 0,
+        "counted": True,
+    }
+    assert (entry.status, entry.name, entry.attempt) == ("SUCCEEDED", "echo", 1)
     record_fault("script calls back twice", "second callback refused, entry SUCCEEDED", seconds)
 
 
@@ -143,23 +250,32 @@ def test_callback_with_an_invalid_token(callback_only: Deployed):
 
 
 def test_job_process_killed_before_calling_back(slow: Deployed):
-    runner, execution, job_id, process = slow.start_with_running_job("victim")
-    # The audit table shows the run while it goes.
-    item = wait_for_audit(slow, execution, lambda items: items[-1].get("status") == "RUNNING")
-    assert (item[0]["status"], item[0]["total"], item[-1]["attempts"]) == ("RUNNING", 1, 1)
+    runner, execution, job_id, process = start_with_running_job(slow, "victim")
+    # The audit table shows the run while it goes: its summary, and its batch RUNNING.
+    items = wait_for_audit(slow, execution, lambda items: len(items) == 2 and items[-1].get("status") == "RUNNING")
+    assert (items[0]["status"], items[0]["total"], items[-1]["attempts"], items[-1]["jobId"]) == (
+        "RUNNING",
+        1,
+        1,
+        job_id,
+    )
     os.killpg(process.pid, signal.SIGKILL)
     killed = time.monotonic()
-    [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+    result = runner.result(runner.wait(execution, 300, progress=False), 0)
     detected = time.monotonic() - killed
-    assert (entry.status, entry.error, entry.job_id, entry.attempts) == (
+    [entry] = result.entries
+    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
+    assert (entry.status, entry.error, entry.job_id) == ("FAILED", "Batch.JobFailed", job_id)
+    assert entry.cause.startswith(f"job {job_id} (run-{result.run_id}-b0) FAILED after 1 attempt(s)")
+    assert_audit_agrees(slow, result)
+    [summary, audited] = wait_for_audit(slow, execution, lambda items: items[-1].get("jobStatus") == "FAILED")
+    assert (summary["status"], summary["failed"]) == ("FAILED", 1)
+    assert (audited["status"], audited["failed"], audited["jobStatus"], audited["attempts"]) == (
         "FAILED",
-        "Batch.JobFailed",
-        job_id,
+        1,
+        "FAILED",
         1,
     )
-    [summary, audited] = slow.audit(execution)
-    assert (summary["status"], summary["failed"]) == ("FAILED", 1)
-    assert (audited["status"], audited["error"], audited["jobStatus"]) == ("FAILED", "Batch.JobFailed", "FAILED")
     record_fault("job killed before calling back", f"entry FAILED {entry.error}", detected)
 
 
@@ -180,20 +296,28 @@ def test_job_never_leaves_runnable(slow: Deployed):
     try:
         runner = OrchestratorRun(slow.emulator.endpoint_url, slow.stack)
         started = time.monotonic()
-        execution = runner.start({"input": {"entries": [{"name": "stuck"}]}})
-        [entry] = runner.result(runner.wait(execution, 1, 120, progress=False), 0).entries
+        execution = runner.start({"input": {"entries": [{"name": "stuck"}, {"name": "stuck too"}]}})
+        result = runner.result(runner.wait(execution, 300, progress=False), 0)
         detected = time.monotonic() - started
-        job = slow.finished_job(entry.job_id)
+        job = slow.finished_job(result.entries[0].job_id, timeout=120)
     finally:
         batch.update_compute_environment(computeEnvironment=environment, state="ENABLED")
 
-    # The script never ran, so it never sent a heartbeat: the task's heartbeat bound ends the wait.
-    assert (entry.status, entry.error, entry.attempts) == ("FAILED", "Job.HeartbeatTimeout", 0)
+    # The script never ran, so it never sent a heartbeat: the task's heartbeat bound ends the wait,
+    # and the Account function terminates the job that would otherwise start later.
+    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
+    assert [(e.index, e.status, e.error, e.job_id, e.attempt) for e in result.entries] == [
+        (0, "FAILED", "Job.HeartbeatTimeout", job["jobId"], 0),
+        (1, "FAILED", "Job.HeartbeatTimeout", job["jobId"], 0),
+    ]
     assert detected < SLOW_HEARTBEAT_SECONDS + 30
-    assert job["status"] == "FAILED" and "child execution" in job["statusReason"] and job["attempts"] == []
+    assert job["jobName"] == f"run-{result.run_id}-b0"
+    assert job["status"] == "FAILED" and job["attempts"] == []
+    assert f"batch 0-1 of run {result.run_id} ended with Job.HeartbeatTimeout" in job["statusReason"]
+    assert_audit_agrees(slow, result)
     [_, audited] = wait_for_audit(slow, execution, lambda items: items[-1].get("jobStatus") == "FAILED")
-    assert (audited["status"], audited["error"], audited["attempts"]) == ("FAILED", "Job.HeartbeatTimeout", 0)
-    record_fault("job never leaves RUNNABLE", "entry FAILED Job.HeartbeatTimeout, job terminated", detected)
+    assert (audited["status"], audited["failed"], audited["attempts"]) == ("FAILED", 2, 0)
+    record_fault("job never leaves RUNNABLE", "batch's entries FAILED Job.HeartbeatTimeout, job terminated", detected)
 
 
 @pytest.mark.parametrize(("stack", "parent"), [("callback_only", "FAILED"), ("tolerant", "SUCCEEDED")])
@@ -203,40 +327,113 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
     entries[3]["expectedJobStatus"] = "FAILED"
     jobs_before = {j["jobId"] for j in jobs_of(deployed)}
 
-    result, seconds = run_entry(deployed, {"input": {"entries": entries}})
+    # Batches of two: entries 2 and 3 share a job, and only entry 3 fails.
+    result, seconds = run_entry(deployed, {"input": {"entries": entries, "batchSize": 2}})
 
-    assert result.status == parent and result.error == ("EntriesFailed" if parent == "FAILED" else "")
-    # Every entry exactly once, in input order, each with its own job.
+    assert (result.status, result.error) == (parent, "EntriesFailed" if parent == "FAILED" else ""), result
+    # Every entry exactly once, in input order.
     assert [(e.index, e.name) for e in result.entries] == [(i, e["name"]) for i, e in enumerate(entries)]
-    assert [e.status for e in result.entries] == ["SUCCEEDED"] * 3 + ["FAILED"] + ["SUCCEEDED"] * 2
-    assert result.entries[3].error == "Job.SimulatedFailure"
+    statuses = [e.status for e in result.entries]
+    assert statuses[2:4] == ["SUCCEEDED", "FAILED"], "an entry's failure is its own, not its batch's"
+    assert (result.entries[3].error, result.entries[3].job_id) == ("Job.SimulatedFailure", result.entries[2].job_id)
+    batches = deployed.batches(result.execution_arn)
+    assert [json.loads(b["input"])["Items"][0]["index"] for b in batches] == [0, 2, 4]
+    assert batches[1]["status"] == "FAILED" and batches[1]["error"] == "EntriesFailed"
+    if parent == "SUCCEEDED":
+        assert statuses == ["SUCCEEDED"] * 3 + ["FAILED"] + ["SUCCEEDED"] * 2
+        assert [b["status"] for b in batches] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    else:
+        # Past the tolerance (0 %) the Map Run aborts the batches still running; one that ended
+        # first keeps its results, one aborted has its entries FAILED by Finish with the batch's
+        # error (assert_audit_agrees checks the pairs against the batch items).
+        for batch, pair in ((batches[0], result.entries[0:2]), (batches[2], result.entries[4:6])):
+            assert (batch["status"], [(e.status, e.error) for e in pair]) in (
+                ("SUCCEEDED", [("SUCCEEDED", "")] * 2),
+                ("ABORTED", [("FAILED", "States.Aborted")] * 2),
+            ), (batch["status"], pair)
+        assert result.cause.startswith(f"{statuses.count('FAILED')} of 6 entries failed, more than tolerated")
+    ran = [e for e in result.entries if e.job_id]  # the entries whose job reported
     new_jobs = {j["jobId"] for j in jobs_of(deployed)} - jobs_before
-    assert new_jobs == {e.job_id for e in result.entries} and len(new_jobs) == 6
+    assert {e.job_id for e in ran} <= new_jobs and len({e.job_id for e in ran}) == len(ran) // 2
+    for first in range(0, 6, 2):  # one job per batch
+        pair = result.entries[first : first + 2]
+        assert pair[0].job_id == pair[1].job_id
     tolerated = "tolerated" if parent == "SUCCEEDED" else "not tolerated"
-    record_fault(f"1 of 6 entries fails, {tolerated}", f"parent {parent}, 5 SUCCEEDED + 1 FAILED", seconds)
+    outcome = f"parent {parent}, " + ", ".join(f"{statuses.count(s)} {s}" for s in ("SUCCEEDED", "FAILED", "NOT_RUN"))
+    record_fault(f"1 of 6 entries fails (batches of 2), {tolerated}", outcome, seconds)
+
+
+@pytest.fixture(scope="module")
+def requests_bucket(emulator: Emulator) -> Any:
+    """A bucket of the emulator holding request objects (the Prepare function reads any bucket)."""
+    s3 = boto3.client("s3", endpoint_url=emulator.endpoint_url)
+    s3.create_bucket(Bucket=REQUESTS_BUCKET)
+    s3.put_object(Bucket=REQUESTS_BUCKET, Key="lines.jsonl", Body=b'{"name": "a"}\n{"name": "b"}\n')
+    s3.put_object(Bucket=REQUESTS_BUCKET, Key="broken.jsonl", Body=b'{"name": "a"}\n{"name": "b"\n{"name": "c"}\n')
+    return s3
+
+
+def source(key: str, format_: str | None = None) -> dict[str, Any]:
+    return {"input": {"source": {"bucket": REQUESTS_BUCKET, "key": key, **({"format": format_} if format_ else {})}}}
 
 
 @pytest.mark.parametrize(
-    ("case", "request_", "named"),
+    ("case", "stack", "request_", "named"),
     [
-        ("no entries list", {"input": {}}, "input.entries: Field required"),
-        ("entries not a list", {"input": {"entries": {"name": "x"}}}, "Input should be a valid list"),
-        ("empty entries", {"input": {"entries": []}}, "at least 1 item"),
-        ("entry not an object", {"input": {"entries": [1]}}, "must be a JSON object, not int"),
-        ("entry without name", {"input": {"entries": [{"id": 1}]}}, "input.entries[0].name: Field required"),
-        ("duplicate names", {"input": {"entries": [{"name": "a"}, {"name": "a"}]}}, "duplicate name 'a'"),
+        ("no entries list", "callback_only", {"input": {}}, "give exactly one of entries, source or rerunOf"),
+        ("entries not a list", "callback_only", {"input": {"entries": {"name": "x"}}}, "Input should be a valid list"),
+        ("empty entries", "callback_only", {"input": {"entries": []}}, "at least 1 item"),
+        ("entry not an object", "callback_only", {"input": {"entries": [1]}}, "must be a JSON object, not int"),
+        (
+            "entry without name",
+            "callback_only",
+            {"input": {"entries": [{"id": 1}]}},
+            "input.entries[0].name: Field required",
+        ),
+        (
+            "duplicate names",
+            "callback_only",
+            {"input": {"entries": [{"name": "a"}, {"name": "a"}]}},
+            "duplicate name 'a'",
+        ),
         (
             "too many entries",
-            {"input": {"entries": [{"name": str(i)} for i in range(MAX_ENTRIES + 1)]}},
-            f"{MAX_ENTRIES + 1} entries, at most {MAX_ENTRIES} in one run (MaxEntries)",
+            "small_max_entries",
+            {"input": {"entries": [{"name": str(i)} for i in range(SMALL_MAX_ENTRIES + 1)]}},
+            f"{SMALL_MAX_ENTRIES + 1} entries, at most {SMALL_MAX_ENTRIES} in one run (MaxEntries)",
+        ),
+        (
+            "source object does not exist",
+            "callback_only",
+            source("missing.jsonl"),
+            f"s3://{REQUESTS_BUCKET}/missing.jsonl: no such object",
+        ),
+        (
+            "source in another format than said",
+            "callback_only",
+            source("lines.jsonl", "json"),
+            f"s3://{REQUESTS_BUCKET}/lines.jsonl: not a JSON document (Extra data: line 2",
+        ),
+        (
+            "malformed JSON Lines line",
+            "callback_only",
+            source("broken.jsonl"),
+            f"1 problem(s): s3://{REQUESTS_BUCKET}/broken.jsonl line 2: not JSON (",
         ),
     ],
 )
-def test_malformed_request_is_rejected_before_any_work(callback_only: Deployed, case, request_, named):
-    jobs_before = len(jobs_of(callback_only))
-    result, seconds = run_entry(callback_only, request_, timeout=60)
-    assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause
-    assert len(jobs_of(callback_only)) == jobs_before
+def test_malformed_request_is_rejected_before_any_work(
+    request: pytest.FixtureRequest, requests_bucket: Any, case: str, stack: str, request_: Any, named: str
+):
+    deployed: Deployed = request.getfixturevalue(stack)
+    jobs_before = len(jobs_of(deployed))
+    result, seconds = run_entry(deployed, request_, timeout=120)
+    assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause, result.cause
+    assert len(jobs_of(deployed)) == jobs_before
+    assert deployed.batches(result.execution_arn) == [], "no batch started"
+    s3 = deployed.client("s3")
+    stored = s3.list_objects_v2(Bucket=deployed.stack.outputs["RunsBucketName"], Prefix=f"runs/{result.run_id}/")
+    assert stored.get("KeyCount", 0) == 0, "a refused request leaves nothing in the runs bucket"
     record_fault(f"malformed request: {case}", "parent FAILED InvalidRequest, no work", seconds)
 
 
@@ -246,17 +443,23 @@ def test_submit_function_that_raises_fails_the_waiting_task_fast(callback_only: 
     configuration = lambda_client.get_function_configuration(FunctionName=function)
     broken = {k: v for k, v in configuration["Environment"]["Variables"].items() if k != "JOB_QUEUE"}
     lambda_client.update_function_configuration(FunctionName=function, Environment={"Variables": broken})
+    jobs_before = len(jobs_of(callback_only))
     try:
-        result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "misconfigured"}]}}, timeout=60)
+        result, seconds = run_entry(
+            callback_only,
+            {"input": {"entries": [{"name": "misconfigured"}, {"name": "misconfigured too"}]}},
+            timeout=180,
+        )
     finally:
         lambda_client.update_function_configuration(FunctionName=function, Environment=configuration["Environment"])
 
-    [entry] = result.entries
-    assert entry.status == "FAILED"
-    assert entry.error == "SubmitFailed"
-    assert entry.cause == "KeyError: 'JOB_QUEUE'"
-    assert entry.duration_seconds is not None and entry.duration_seconds < 30  # not the 600 s heartbeat
-    record_fault("submit function raises", "entry FAILED SubmitFailed, task failed by the function", seconds)
+    assert [(e.status, e.error, e.cause, e.job_id) for e in result.entries] == [
+        ("FAILED", "SubmitFailed", "KeyError: 'JOB_QUEUE'", ""),
+    ] * 2
+    assert len(jobs_of(callback_only)) == jobs_before, "no job was submitted"
+    [batch] = callback_only.batches(result.execution_arn)
+    assert (batch["stopDate"] - batch["startDate"]).total_seconds() < 30  # not the 600 s heartbeat
+    record_fault("submit function raises", "batch's entries FAILED SubmitFailed, task failed by the function", seconds)
 
 
 def test_an_input_over_256_kib_is_refused_by_start_execution(callback_only: Deployed):
@@ -272,23 +475,36 @@ def test_an_input_over_256_kib_is_refused_by_start_execution(callback_only: Depl
 
 
 def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
-    runner, execution, job_id, process = slow.start_with_running_job("stopped")
+    runner, execution, job_id, process = start_with_running_job(slow, "stopped")
     sfn = slow.client("stepfunctions")
-    # The job is named after its child: `<child name>-job`.
-    child_name = slow.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]["jobName"].removesuffix("-job")
-    listed = sfn.list_executions(stateMachineArn=slow.stack.outputs["SyncNestedStateMachineArn"])["executions"]
-    [child] = [e for e in listed if e["name"] == child_name] or [{"name": child_name, "status": f"not in {listed}"}]
+    [map_run] = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    [child] = sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"]
     assert child["status"] == "RUNNING", child
+    run_id = execution.rsplit(":", 1)[-1]
+    assert slow.client("batch").describe_jobs(jobs=[job_id])["jobs"][0]["jobName"] == f"run-{run_id}-b0"
     stopped = time.monotonic()
     sfn.stop_execution(executionArn=child["executionArn"], error="Operator.Stopped", cause="stopped by hand")
 
-    result = runner.result(runner.wait(execution, 1, 120, progress=False), 0)
-    [entry] = result.entries
-    job = slow.finished_job(job_id)
+    result = runner.result(runner.wait(execution, 300, progress=False), 0)
+    job = slow.finished_job(job_id, timeout=120)
     detected = time.monotonic() - stopped
-    assert_audit_agrees(slow, result)
 
-    assert entry.status == "FAILED"
-    assert job["status"] == "FAILED" and f"child execution {child['name']}" in job["statusReason"]
+    # The Map counts the aborted batch as failed (past the tolerance of 0 %), and its Account never
+    # ran: the Finish function gives its entry FAILED with the batch's own error (from the Map Run's
+    # FAILED results), terminates its job and closes its audit item.
+    assert sfn.describe_execution(executionArn=child["executionArn"])["status"] == "ABORTED"
+    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
+    [entry] = result.entries
+    assert (entry.status, entry.error, entry.cause) == ("FAILED", "Operator.Stopped", "stopped by hand")
+    assert (result.report["succeeded"], result.report["failed"], result.report["notRun"]) == (0, 1, 0)
+    assert_audit_agrees(slow, result)
+    assert job["status"] == "FAILED" and f"run {run_id} ended: its jobs must not outlive it" in job["statusReason"]
     assert process.poll() is not None, "no orphaned job process"
-    record_fault("child stopped by hand", "entry FAILED, its job terminated", detected)
+    [_, audited] = wait_for_audit(slow, execution, lambda items: items[-1].get("jobStatus") == "FAILED")
+    assert (audited["jobId"], audited["status"], audited["error"], "accountedAt" in audited) == (
+        job_id,
+        "FAILED",
+        "Operator.Stopped",
+        False,
+    )
+    record_fault("child stopped by hand", "batch ABORTED, entry FAILED, run FAILED, its job terminated", detected)

@@ -1,7 +1,7 @@
 """What a real account would hit, run through the emulator (as strict as AWS): task tokens that appear in
 no Batch response, event, queue or log; entries too large for Batch's container overrides; Lambda's
-asynchronous retries a minute later; bad parameter combinations refused at deploy; a retried child
-start that finds its child finished; failure causes that cannot overflow the run's account."""
+asynchronous retries a minute later; bad parameter combinations refused at deploy; a retried start of
+a batch's nested execution whose first answer was lost."""
 
 import json
 import time
@@ -49,12 +49,21 @@ def every_log_event(deployed: Deployed) -> list[str]:
 def test_no_task_token_in_any_batch_response_event_queue_or_log(observed):
     stack, every_event = observed
     runner = OrchestratorRun(stack.emulator.endpoint_url, stack.stack)
-    payload = {"input": {"entries": [{"name": "ok"}, {"name": "bad", "expectedJobStatus": "FAILED"}]}}
+    # Two batches of one entry, each through the full path (nested callback, array job, job callback).
+    payload = {
+        "input": {
+            "entries": [{"name": "ok"}, {"name": "bad", "expectedJobStatus": "FAILED"}],
+            "batchSize": 1,
+            "patterns": "full",
+            "toleratedFailurePercentage": 100,
+        }
+    }
     execution = runner.start(payload)
-    runner.wait(execution, 2, 180, progress=False)
+    result = runner.result(runner.wait(execution, 300, progress=False), 0)
+    assert [(e.name, e.status) for e in result.entries] == [("ok", "SUCCEEDED"), ("bad", "FAILED")]
 
     tokens = stack.task_tokens()
-    assert len(tokens) >= 5, "acknowledgements and notifications of two entries, the job of the one that succeeds"
+    assert len(tokens) >= 4, "each batch's nested acknowledgement and its job's callback"
     jobs = runner.all_jobs()
     assert any(j["parameters"].get("taskRef", "none") != "none" for j in jobs)
     batch = stack.client("batch")
@@ -66,7 +75,8 @@ def test_no_task_token_in_any_batch_response_event_queue_or_log(observed):
     events = drained(stack, every_event)
     assert any('"aws.batch"' in e for e in events) and any('"aws.states"' in e for e in events)
     logs = every_log_event(stack)
-    assert any("reported success" in line for line in logs)
+    assert any("reported 1 entries: 1 succeeded, 0 failed" in line for line in logs)
+    assert any("reported 1 entries: 0 succeeded, 1 failed" in line for line in logs)
 
     # The rules' dead-letter queue would hold copies of these events (the emulator does not feed it).
     where = {
@@ -82,12 +92,16 @@ def test_no_task_token_in_any_batch_response_event_queue_or_log(observed):
 def test_array_childrens_events_are_not_delivered_to_the_notify_function(observed):
     stack, _ = observed
     runner = OrchestratorRun(stack.emulator.endpoint_url, stack.stack)
-    execution = runner.start({"input": {"entries": [{"name": "array-events"}]}})
-    [entry] = runner.result(runner.wait(execution, 1, 180, progress=False), 0).entries
-    child = json.loads(
-        stack.client("stepfunctions").describe_execution(executionArn=entry.child_execution_arn)["output"]
-    )
-    array_parent = child["arrayJob"]["jobId"]
+    execution = runner.start({"input": {"entries": [{"name": "array-events"}], "patterns": "full"}})
+    result = runner.result(runner.wait(execution, 300, progress=False), 0)
+    [entry] = result.entries
+    [batch] = stack.batches(execution)
+    [array_parent] = [
+        json.loads(e["taskSucceededEventDetails"]["output"])["JobId"]
+        for e in stack.history(batch["executionArn"])
+        if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "submitJob.sync"
+    ]
+    assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED")
 
     notify = stack.stack.outputs["CallbackNotifyFunctionName"]
     journal = stack.emulator.lambdas.journal.invocations
@@ -96,19 +110,27 @@ def test_array_childrens_events_are_not_delivered_to_the_notify_function(observe
     assert not [s for s in subjects if s.startswith(f"aws.batch:{array_parent}")], "array children are not"
 
 
-def test_an_entry_too_large_for_batchs_container_overrides_fails_at_submission(callback_only: Deployed):
-    sfn = callback_only.client("stepfunctions")
-    # A child run alone gets what the parent's validator would refuse: quotes double in the overrides.
-    child = {"entry": {"name": "quotes", "data": '"' * 4000}, "jobSleepSeconds": 1, "arrayJobSize": 0, "audit": None}
-    execution = sfn.start_execution(
-        stateMachineArn=callback_only.stack.outputs["SyncNestedStateMachineArn"], input=json.dumps(child)
-    )["executionArn"]
-    deadline = time.monotonic() + 120
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert (described["status"], described["error"]) == ("FAILED", "EntryTooLarge")
-    assert "8192" in described["cause"]
+def test_an_entry_too_large_for_batchs_container_overrides_reaches_its_job_by_reference(callback_only: Deployed):
+    """Batch on Fargate sends at most 8,192 characters of container overrides, and quotes double in
+    them: an entry of 16,000 quotes could never travel in a job's parameters. The job gets a
+    reference, and reads its batch's entries from the task token table; an entry past the request's
+    bound per entry (32 KiB) is refused before any job, naming it."""
+    quotes = {"name": "quotes", "data": '"' * 16000}
+    result = callback_only.run({"input": {"entries": [quotes]}}, timeout=300)
+    [entry] = result.entries
+    assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED")
+    job = callback_only.client("batch").describe_jobs(jobs=[entry.job_id])["jobs"][0]
+    assert set(job["parameters"]) >= {"taskRef", "resultsKey", "sleepSeconds", "heartbeatIntervalSeconds"}
+    assert '""""' not in json.dumps(job) and len(json.dumps(job["parameters"])) < 1024
+
+    huge = {"name": "huge", "data": '"' * 16400}
+    size = len(json.dumps(huge, separators=(",", ":")).encode())
+    refused = callback_only.run({"input": {"entries": [{"name": "fine"}, huge]}}, timeout=120)
+    assert (refused.status, refused.error) == ("FAILED", "InvalidRequest")
+    assert (
+        refused.cause
+        == f"1 problem(s): input.entries[1]: {size} bytes, at most 32768 per entry: pass an S3 key instead"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +143,13 @@ def test_a_crash_of_the_notify_function_is_survived_through_lambdas_retry_a_minu
     crashing.emulator.lambdas.crashes[notify] = 1  # the acknowledgement's first attempt
     started = time.monotonic()
     try:
-        result = crashing.run({"input": {"entries": [{"name": "crash-once"}]}}, timeout=300)
+        # The full path: the batch's nested machine is acknowledged through the notify function.
+        result = crashing.run({"input": {"entries": [{"name": "crash-once"}], "patterns": "full"}}, timeout=300)
     finally:
         crashing.emulator.lambdas.crashes.pop(notify, None)
     [entry] = result.entries
     attempts = [i.attempt for i in crashing.emulator.lambdas.journal.invocations if i.function_name == notify]
-    assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED")
+    assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED"), (result.error, result.cause, entry, attempts)
     assert 2 in attempts, "Lambda's own retry delivered the acknowledgement"
     assert time.monotonic() - started > 60, "Lambda retries about a minute after the failed attempt"
 
@@ -137,7 +160,10 @@ def test_a_crash_of_the_notify_function_is_survived_through_lambdas_retry_a_minu
         ({"JobVcpu": "0.25", "JobMemoryMiB": "4096"}, "JobMemoryMiB must be one of 512, 1024, 2048 with JobVcpu 0.25"),
         ({"JobVcpu": "2", "JobMemoryMiB": "4096", "MaxVcpus": "1"}, "MaxVcpus must be at least JobVcpu (2)"),
         ({"JobHeartbeatSeconds": "600", "JobCallbackTimeoutSeconds": "300"}, "JobHeartbeatSeconds (600) must be less"),
-        ({"ChildTimeoutSeconds": "7200"}, "ChildTimeoutSeconds (7200) must be at least 9006"),
+        (
+            {"MapMaxConcurrency": "100", "MaxVcpus": "16", "JobVcpu": "0.25"},
+            "MapMaxConcurrency (100) must be at most MaxVcpus / JobVcpu (16 / 0.25 = 64)",
+        ),
         ({"JobImageEcrRepository": "Not A Repository"}, "JobImageEcrRepository"),
     ],
 )
@@ -156,7 +182,7 @@ def test_subnets_outside_the_vpc_are_refused_at_deploy(emulator):
         deploy(emulator.endpoint_url, TEMPLATE, {"Subnets": subnet}, stack_name="foreign-subnet")
 
 
-def test_a_retried_start_that_finds_its_child_finished_reports_how_it_ended(callback_only: Deployed, monkeypatch):
+def test_a_retried_nested_start_whose_answer_was_lost_runs_the_batch_once(callback_only: Deployed, monkeypatch):
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
         StateTaskServiceSfn,
@@ -167,15 +193,16 @@ def test_a_retried_start_that_finds_its_child_finished_reports_how_it_ended(call
     lost: list[str] = []
 
     def response_lost(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
-        """The first start goes through, but its answer is lost (throttled on the way back) and only
-        after the child has finished: the parent's retry finds it closed."""
+        """The batch's first start of its nested machine goes through, but its answer is lost
+        (throttled on the way back) and only after the nested execution has finished: the batch's
+        retry starts it again."""
         start(self, env, *args, **kwargs)
         if lost:
             return
-        child = env.stack[-1]["executionArn"]  # the API response, before the integration names it
-        lost.append(child)
+        nested = env.stack[-1]["executionArn"]  # the API response, before the integration names it
+        lost.append(nested)
         deadline = time.monotonic() + 120
-        while sfn.describe_execution(executionArn=child)["status"] == "RUNNING" and time.monotonic() < deadline:
+        while sfn.describe_execution(executionArn=nested)["status"] == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.2)
         env.stack.pop()
         raise ClientError(
@@ -187,29 +214,27 @@ def test_a_retried_start_that_finds_its_child_finished_reports_how_it_ended(call
         )
 
     monkeypatch.setattr(StateTaskServiceSfn, "_eval_service_task", response_lost)
-    result = callback_only.run({"input": {"entries": [{"name": "adopted"}]}}, timeout=180)
+    result = callback_only.run({"input": {"entries": [{"name": "adopted"}], "patterns": "full"}}, timeout=300)
 
     [entry] = result.entries
-    assert lost and entry.child_execution_arn == lost[0]
-    assert (result.status, entry.status, entry.attempts) == ("SUCCEEDED", "SUCCEEDED", 1)
+    assert (result.status, entry.status, entry.attempt) == ("SUCCEEDED", "SUCCEEDED", 1)
     assert entry.job_id
-    history = [e["type"] for e in callback_only.history(result.execution_arn)]
-    assert "TaskFailed" in history, "the lost answer was seen as a failure and retried"
-
-
-def test_failure_causes_never_push_the_runs_account_past_the_state_limit(full: Deployed):
-    """Each entry's array job fails; its cause is the whole job description (the entry with it): 32 of
-    them are over 256 KiB. The run's account names each entry's error; the causes stay with the
-    children and the audit table."""
-    entries = [{"name": f"heavy{i}", "expectedJobStatus": "FAILED", "data": "x" * 7000} for i in range(32)]
-    result = full.run({"input": {"entries": entries}}, timeout=900)
-
-    assert (result.status, result.error) == ("FAILED", "EntriesFailed")
-    assert [(e.index, e.status) for e in result.entries] == [(i, "FAILED") for i in range(32)]
-    causes = [
-        full.client("stepfunctions").describe_execution(executionArn=e.child_execution_arn)["cause"]
-        for e in result.entries
+    [batch] = callback_only.batches(result.execution_arn)
+    history = callback_only.history(batch["executionArn"])
+    failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+    assert [f["error"] for f in failed] == ["StepFunctions.ThrottlingException"], "the lost answer was retried"
+    [succeeded] = [
+        json.loads(e["taskSucceededEventDetails"]["output"])["ExecutionArn"]
+        for e in history
+        if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "startExecution.sync:2"
     ]
-    assert sum(len(c) for c in causes) > 262144, "the causes alone would not fit in a state"
-    audited = full.audit(result.execution_arn)[1:]
-    assert [a["cause"] for a in audited] == causes, "every cause is kept, in the audit table"
+    assert lost and succeeded != lost[0], "the retry started a nested execution of its own"
+    assert [sfn.describe_execution(executionArn=arn)["status"] for arn in (lost[0], succeeded)] == ["SUCCEEDED"] * 2
+    batch_jobs = [
+        j
+        for j in callback_only.client("batch").list_jobs(
+            jobQueue=callback_only.stack.outputs["JobQueueArn"],
+            filters=[{"name": "JOB_NAME", "values": [f"run-{result.run_id}-*"]}],
+        )["jobSummaryList"]
+    ]
+    assert [j["jobId"] for j in batch_jobs] == [entry.job_id], "the batch ran once: one job"

@@ -71,15 +71,24 @@ class WaitingTasks:
 
 
 class ReferencedTasks(WaitingTasks):
-    """Waiting tasks whose tokens are kept in a task token table, as a job finds them: `task.ref`."""
+    """Waiting tasks whose tokens are kept in a task token table, as a job finds them: `task.ref`.
+
+    With `entries`, the item also holds a batch's entries as the submit function keeps them (a list
+    of {index, name, entry}, stored as a JSON string); a str is stored as it is, to model a damaged item.
+    """
 
     def __init__(self, dynamodb: Any, table: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dynamodb, self.table = dynamodb, table
 
-    def start(self, deadline_seconds: float = 10) -> WaitingTask:
+    def start(self, deadline_seconds: float = 10, entries: list[dict[str, Any]] | str | None = None) -> WaitingTask:
         task = super().start(deadline_seconds)
         task.ref = f"ref-{uuid.uuid4().hex}"
         item = {"ref": {"S": task.ref}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
+        if entries is not None:
+            kept = (
+                entries if isinstance(entries, str) else json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+            )
+            item["entries"] = {"S": kept}
         self.dynamodb.put_item(TableName=self.table, Item=item)
         return task

@@ -2,16 +2,15 @@
 leave runs in flight working, encrypted TLS-only queues, scoped permissions, bounded custom resources,
 callback timeouts that outlast Lambda's asynchronous retries, and function packages with one SDK."""
 
-import json
+import fnmatch
 import re
 from typing import Any
 
-import pytest
-
+from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, ROOT
 from tests.support.template import resources, sam_template
 from tests.support.translated import translated_template
-from tests.template.test_state_machines import all_states, definition
+from tests.template.test_state_machines import DEPLOYED, all_states, definition
 from tests.template.test_template import allow_statements, as_list
 
 JOB_TAG = "sfn-batch-orchestrator:stack"
@@ -147,36 +146,58 @@ def functions_by_arn_substitution() -> dict[str, dict[str, Any]]:
     return found
 
 
-@pytest.mark.parametrize("machine", ["SyncNestedStateMachine", "CallbackNotifyStateMachine"])
-def test_callback_states_outlast_their_functions_asynchronous_retries(machine):
+def test_callback_states_outlast_their_functions_asynchronous_retries():
     functions = {
         f"arn:aws:lambda:us-east-1:123456789012:function:{k}": v for k, v in functions_by_arn_substitution().items()
     }
     default_timeout = sam_template()["Globals"]["Function"]["Timeout"]
     checked = 0
-    for name, state in all_states(definition(machine)["States"]):
-        if state.get("Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken":
-            continue
-        function = functions[state["Parameters"]["FunctionName"]]
-        if "BatchSubmit" in state["Parameters"]["FunctionName"]:
-            continue  # the job's callback: bounded by its heartbeat and JobCallbackTimeoutSeconds
-        events = function["EventInvokeConfig"]
-        latest_answer = events["MaximumEventAgeInSeconds"] + function.get("Timeout", default_timeout)
-        assert state["TimeoutSeconds"] > latest_answer, f"{name}: Lambda may answer after {latest_answer} s"
-        assert "HeartbeatSeconds" not in state, f"{name}: a function sends no heartbeat; one would expire first"
-        assert any(r["ErrorEquals"] == ["States.Timeout"] for r in state["Retry"]), f"{name}: a lost event is final"
-        checked += 1
+    for machine, conditions in ((p.values[0], p.values[1]) for p in DEPLOYED):
+        for name, state in all_states(definition(machine, conditions)["States"]):
+            if state.get("Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken":
+                continue
+            function = functions[state["Parameters"]["FunctionName"]]
+            if "BatchSubmit" in state["Parameters"]["FunctionName"]:
+                continue  # the job's callback: bounded by its heartbeat and JobCallbackTimeoutSeconds
+            events = function["EventInvokeConfig"]
+            latest_answer = events["MaximumEventAgeInSeconds"] + function.get("Timeout", default_timeout)
+            assert state["TimeoutSeconds"] > latest_answer, f"{name}: Lambda may answer after {latest_answer} s"
+            assert "HeartbeatSeconds" not in state, f"{name}: a function sends no heartbeat; one would expire first"
+            assert any(r["ErrorEquals"] == ["States.Timeout"] for r in state["Retry"]), f"{name}: a lost event is final"
+            checked += 1
     assert checked >= 1
 
 
-def test_the_parameter_check_knows_the_childs_bounds():
-    check = (FUNCTIONS / "check_parameters" / "app.py").read_text()
-    nested = json.dumps(definition("SyncNestedStateMachine"))
-    notify = definition("CallbackNotifyStateMachine")["States"]["Notify"]
-    acknowledge = definition("SyncNestedStateMachine")["States"]["Acknowledge entry"]
-    assert acknowledge["TimeoutSeconds"] == notify["TimeoutSeconds"] == 360
-    assert "ACKNOWLEDGEMENT_SECONDS = 2 * 360 + 1" in check
-    assert "States.MathAdd(States.StringToJson('7'), 780)" in nested and "NESTED_EXTRA_SECONDS = 780" in check
+def test_the_orchestrator_may_start_its_own_children_and_use_the_runs_bucket():
+    """A Distributed Map starts its children as executions of the parent's own state machine (by its name,
+    known before it exists); its ItemReader reads the run's entries file and its ResultWriter writes the Map
+    Run's record, at the keys the run's layout gives them."""
+    layout = load_handler(FUNCTIONS / "runs", "run_layout")
+    machine = sam_template()["Resources"]["OrchestratorStateMachine"]["Properties"]
+    assert machine["Name"] == {"Fn::Sub": "${AWS::StackName}-orchestrator"}
+    statements = [s for name, s in allow_statements() if name == "OrchestratorStateMachineRole"]
+
+    def allowed(action: str, resource: str) -> bool:
+        return any(
+            action in as_list(s["Action"])
+            and any(
+                isinstance(r, dict) and fnmatch.fnmatchcase(resource, r.get("Fn::Sub", ""))
+                for r in as_list(s["Resource"])
+            )
+            for s in statements
+        )
+
+    own = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-orchestrator"
+    assert allowed("states:StartExecution", own)
+    run_batches = definition("OrchestratorStateMachine")["States"]["Run batches"]
+    assert run_batches["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert allowed("s3:GetObject", "${RunsBucket.Arn}/" + layout.entries_key("a-run"))
+    assert run_batches["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    record = "${RunsBucket.Arn}/" + layout.map_prefix("a-run") + "/0b9a6a52-5c57-4d8e-9d53-6f3c2f0e7a11/manifest.json"
+    for action in ("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"):
+        assert allowed(action, record), action
+    prepare = sam_template()["Resources"]["PrepareRunFunction"]["Properties"]["Environment"]["Variables"]
+    assert prepare["RUNS_BUCKET"] == {"Ref": "RunsBucket"}, "the entries and the records are in the runs bucket"
 
 
 def test_the_template_checks_what_rules_can_express_before_anything_is_created():

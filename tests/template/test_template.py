@@ -68,7 +68,7 @@ def as_list(value: Any) -> list[Any]:
 
 def test_the_stack_has_iam_policies_to_check():
     roles = [n for n, r in translated_template()["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
-    assert len(roles) >= 10, roles  # 4 functions, the publisher, 3 state machines, job role, execution role
+    assert len(roles) >= 11, roles  # 7 functions (the publisher among them), 2 state machines, job role, execution role
     assert len(allow_statements()) >= 15
 
 
@@ -103,24 +103,33 @@ def test_every_parameter_is_described_and_validated():
 
 def test_outputs_name_every_state_machine_and_the_job_resources():
     outputs = sam_template()["Outputs"]
-    for machine in ("Orchestrator", "SyncNested", "CallbackNotify"):
-        assert f"{machine}StateMachineArn" in outputs and f"{machine}StateMachineName" in outputs
-    for key in ("ScriptBucketName", "BatchScriptS3Uri", "JobQueueArn", "JobDefinitionArn"):
+    machines = [n for n, r in sam_template()["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"]
+    assert sorted(machines) == ["CallbackNotifyStateMachine", "OrchestratorStateMachine"]
+    for machine in machines:
+        assert f"{machine}Arn" in outputs and f"{machine}Name" in outputs
+    for key in ("ScriptBucketName", "RunsBucketName", "BatchScriptS3Uri", "JobQueueArn", "JobDefinitionArn"):
         assert key in outputs
 
 
-def test_script_bucket_is_encrypted_private_and_tls_only():
+@pytest.mark.parametrize("bucket_name", ["ScriptBucket", "RunsBucket"])
+def test_buckets_are_encrypted_private_and_tls_only(bucket_name):
     resources = sam_template()["Resources"]
-    bucket = resources["ScriptBucket"]["Properties"]
+    bucket = resources[bucket_name]["Properties"]
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    [statement] = resources["ScriptBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [policy] = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket_name}
+    ]
+    [statement] = policy["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [{"Fn::GetAtt": [bucket_name, "Arn"]}, {"Fn::Sub": f"${{{bucket_name}.Arn}}/*"}]
 
 
 def test_state_machine_logs_carry_no_execution_data_and_are_traced():
     machines = [r for r in sam_template()["Resources"].values() if r["Type"] == "AWS::Serverless::StateMachine"]
-    assert len(machines) == 3
+    assert len(machines) == 2
     for machine in machines:
         assert machine["Properties"]["Logging"]["IncludeExecutionData"] is False  # no task tokens in logs
         assert machine["Properties"]["Tracing"] == {"Enabled": True}
@@ -182,6 +191,9 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     assert {
         "BatchSubmitFunction",
         "CallbackNotifyFunction",
+        "PrepareRunFunction",
+        "AccountBatchFunction",
+        "FinishRunFunction",
         "ScriptPublisherFunction",
         "ParameterCheckFunction",
         "template.yaml",

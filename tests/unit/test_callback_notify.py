@@ -41,7 +41,7 @@ def test_sample_payload_succeeds_the_task(notify, waiting_tasks, lambda_context)
     task = waiting_tasks.start()
     notify.lambda_handler(sample_event(task), lambda_context)
     outcome = waiting_tasks.outcome(task)
-    assert json.loads(outcome["output"]) == {"acknowledged": True, "entry": {"name": "invoke1"}}
+    assert json.loads(outcome["output"]) == {"notified": True, "runId": "example-run", "entries": 2}
 
 
 def test_failure_carries_error_and_cause(notify, waiting_tasks, lambda_context):
@@ -94,11 +94,25 @@ def test_logs_name_the_token_only_by_its_suffix(notify, waiting_tasks, lambda_co
     assert task.token not in logs
 
 
+# The batch of entries 200..299 of the run example-run: its audit item is keyed by its first entry.
+BATCH = 200
+JOB_NAME = f"run-example-run-b{BATCH}"
+
+
 def job_event(task: WaitingTask | None, status: str, **detail: Any) -> dict[str, Any]:
-    """The sample "Batch Job State Change" event of a job given a reference to TASK's token, kept
-    in the token table as the submit function keeps it (or of a job with no task)."""
+    """The sample "Batch Job State Change" event of a batch's job (named and given parameters as
+    the submit function names it and gives them), with a reference to TASK's token kept in the
+    token table as the submit function keeps it (or of a job with no task)."""
     event = json.loads((TEST_INPUTS / "batch-job-state-change-event.json").read_text())
-    event["detail"].update(status=status, **detail)
+    event["detail"].update(status=status, jobName=JOB_NAME, **detail)
+    parameters = event["detail"]["parameters"]
+    for gone in ("entry", "auditEntryIndex"):
+        parameters.pop(gone, None)
+    parameters.update(
+        resultsKey=f"runs/example-run/results/{BATCH:09d}-{BATCH + 99:09d}.jsonl",
+        auditRunId="example-run",
+        auditBatch=str(BATCH),
+    )
     reference = f"ref-{task.token[-12:]}" if task else "none"
     if task:
         item = {"ref": {"S": reference}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
@@ -115,7 +129,7 @@ def test_a_job_that_failed_without_reporting_fails_its_task_at_once(notify, wait
     outcome = waiting_tasks.outcome(task)
     assert (outcome["status"], outcome["error"]) == ("FAILED", "Batch.JobFailed")
     assert outcome["cause"] == (
-        "job 4c7599ae-0a82-49aa-ba5a-4727fcce14a8 (0-example-job) FAILED after 1 attempt(s): "
+        f"job 4c7599ae-0a82-49aa-ba5a-4727fcce14a8 ({JOB_NAME}) FAILED after 1 attempt(s): "
         "OutOfMemoryError: Container killed due to memory usage; exit code 137"
     )
     assert result == {"delivered": True, "status": "FAILED"}
@@ -148,13 +162,13 @@ def test_a_job_without_a_task_token_is_ignored(notify, lambda_context):
     }
 
 
-def test_each_attempts_start_makes_the_entry_running_and_sends_no_callback(notify, waiting_tasks, lambda_context):
+def test_each_attempts_start_makes_the_batch_running_and_sends_no_callback(notify, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
     event = job_event(task, "RUNNING", attempts=[])
 
     assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": True}
 
-    item = audit_item("audit", "example-run", 0)
+    item = audit_item("audit", "example-run", BATCH)
     assert (item["status"], item["jobStatus"], item["attempts"]) == ("RUNNING", "RUNNING", 1)
     assert item["jobId"] == event["detail"]["jobId"]
     assert waiting_tasks.is_waiting(task)
@@ -166,19 +180,19 @@ def test_a_stopped_job_is_recorded_before_its_task_is_failed(notify, waiting_tas
 
     notify.lambda_handler(job_event(task, "FAILED"), lambda_context)
 
-    item = audit_item("audit", "example-run", 0)
+    item = audit_item("audit", "example-run", BATCH)
     assert (item["status"], item["jobStatus"], item["attempts"]) == ("RUNNING", "FAILED", 1)
     assert item["jobStatusReason"] == "OutOfMemoryError: Container killed due to memory usage"
     assert waiting_tasks.outcome(task)["error"] == "Batch.JobFailed"
 
 
-def test_late_events_never_move_an_entry_back(notify, waiting_tasks, lambda_context):
+def test_late_events_never_move_a_batch_back(notify, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
     ended = {"container": {"exitCode": 1}, "startedAt": 1, "stoppedAt": 2}
     notify.lambda_handler(job_event(task, "FAILED", attempts=[ended, ended]), lambda_context)
     boto3.client("dynamodb").update_item(
         TableName="audit",
-        Key={"runId": {"S": "example-run"}, "entryIndex": {"N": "0"}},
+        Key={"runId": {"S": "example-run"}, "entryIndex": {"N": str(BATCH)}},
         UpdateExpression="SET #status = :failed",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":failed": {"S": "FAILED"}},
@@ -187,7 +201,7 @@ def test_late_events_never_move_an_entry_back(notify, waiting_tasks, lambda_cont
     # The first attempt's RUNNING event, delivered last.
     result = notify.lambda_handler(job_event(task, "RUNNING", attempts=[]), lambda_context)
 
-    item = audit_item("audit", "example-run", 0)
+    item = audit_item("audit", "example-run", BATCH)
     assert result["recorded"] is False
     assert (item["status"], item["jobStatus"], item["attempts"]) == ("FAILED", "FAILED", 2)
 
@@ -195,56 +209,34 @@ def test_late_events_never_move_an_entry_back(notify, waiting_tasks, lambda_cont
 def test_a_job_outside_any_run_is_not_recorded(notify, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
     event = job_event(task, "RUNNING", attempts=[])
-    del event["detail"]["parameters"]["auditRunId"], event["detail"]["parameters"]["auditEntryIndex"]
+    del event["detail"]["parameters"]["auditRunId"], event["detail"]["parameters"]["auditBatch"]
 
     assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
     assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
 
 
-def execution_ended(name: str, status: str = "FAILED") -> dict[str, Any]:
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:SyncNested:{name}"
-    return {
-        "version": "0",
-        "id": "e",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": "2026-11-23T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [arn],
-        "detail": {"executionArn": arn, "name": name, "status": status},
-    }
+def test_a_job_carrying_only_the_old_entry_index_is_not_recorded(notify, waiting_tasks, lambda_context):
+    # Jobs are accounted by batch now: auditBatch keys the item, auditEntryIndex keys nothing.
+    task = waiting_tasks.start()
+    event = job_event(task, "RUNNING", attempts=[])
+    parameters = event["detail"]["parameters"]
+    parameters["auditEntryIndex"] = parameters.pop("auditBatch")
+
+    assert notify.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
+    assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
 
 
-def test_every_page_of_an_ended_childs_jobs_is_terminated(notify, lambda_context, monkeypatch):
-    from botocore.stub import Stubber
+def test_the_end_of_a_batchs_job_is_recorded_on_its_batch_only(notify, waiting_tasks, lambda_context):
+    other = {"runId": {"S": "example-run"}, "entryIndex": {"N": "100"}, "status": {"S": "SUBMITTED"}}
+    boto3.client("dynamodb").put_item(TableName="audit", Item=other)
+    task = waiting_tasks.start()
 
-    monkeypatch.setenv("JOB_QUEUE", "arn:aws:batch:us-east-1:123456789012:job-queue/queue")
-    listing = {
-        "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/queue",
-        "filters": [{"name": "JOB_NAME", "values": ["7-child*"]}],
-    }
-    reason = "child execution 7-child FAILED: its jobs must not outlive it"
-    with Stubber(notify.batch) as batch:
-        batch.add_response(
-            "list_jobs",
-            {"jobSummaryList": [{"jobId": "a", "jobName": "7-child-job", "status": "RUNNING"}], "nextToken": "more"},
-            listing,
-        )
-        batch.add_response("terminate_job", {}, {"jobId": "a", "reason": reason})
-        batch.add_response(
-            "list_jobs",
-            {
-                "jobSummaryList": [
-                    {"jobId": "b", "jobName": "7-child-array", "status": "RUNNABLE"},
-                    {"jobId": "c", "jobName": "7-child-old", "status": "SUCCEEDED"},
-                ]
-            },
-            {**listing, "nextToken": "more"},
-        )
-        batch.add_response("terminate_job", {}, {"jobId": "b", "reason": reason})
+    notify.lambda_handler(job_event(task, "FAILED"), lambda_context)
 
-        result = notify.lambda_handler(execution_ended("7-child"), lambda_context)
-
-        batch.assert_no_pending_responses()
-    assert result == {"terminated": ["a", "b"]}
+    item = audit_item("audit", "example-run", BATCH)
+    assert (item["jobStatus"], item["attempts"], item["jobId"]) == (
+        "FAILED",
+        1,
+        "4c7599ae-0a82-49aa-ba5a-4727fcce14a8",
+    )
+    assert audit_item("audit", "example-run", 100) == {"runId": "example-run", "entryIndex": 100, "status": "SUBMITTED"}

@@ -8,16 +8,8 @@ from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
 
-DEFAULTS = {
-    name: str(sam_template()["Parameters"][name]["Default"])
-    for name in (
-        "JobHeartbeatSeconds",
-        "JobCallbackTimeoutSeconds",
-        "ChildTimeoutSeconds",
-        "NestedWaitSeconds",
-        "ArrayJobSize",
-    )
-}
+CHECKED = ("JobHeartbeatSeconds", "JobCallbackTimeoutSeconds", "MapMaxConcurrency", "MaxVcpus", "JobVcpu")
+DEFAULTS = {name: str(sam_template()["Parameters"][name]["Default"]) for name in CHECKED}
 
 
 @pytest.fixture
@@ -36,9 +28,16 @@ def request(kind: str, url: str, **parameters: str) -> dict[str, Any]:
     }
 
 
+def test_the_template_passes_the_check_every_parameter_it_reads():
+    properties = sam_template()["Resources"]["ParameterCheck"]["Properties"]
+    assert set(properties) - {"ServiceToken", "ServiceTimeout"} == set(CHECKED)
+    assert all(properties[name] == {"Ref": name} for name in CHECKED)
+
+
 def test_the_templates_defaults_pass(check, responses):
     check.handler(request("Create", responses.url), None)
     assert [r["Status"] for r in responses.received] == ["SUCCESS"]
+    assert check.problems(DEFAULTS) == []
 
 
 @pytest.mark.parametrize(
@@ -48,32 +47,78 @@ def test_the_templates_defaults_pass(check, responses):
             {"JobHeartbeatSeconds": "3600"},
             "JobHeartbeatSeconds (3600) must be less than JobCallbackTimeoutSeconds (3600)",
         ),
-        ({"ChildTimeoutSeconds": "7200"}, "ChildTimeoutSeconds (7200) must be at least 9006"),
-        ({"ChildTimeoutSeconds": "5401", "ArrayJobSize": "0", "NestedWaitSeconds": "0"}, None),
-        ({"ChildTimeoutSeconds": "5400", "ArrayJobSize": "1", "NestedWaitSeconds": "0"}, "must be at least 5401"),
+        ({"JobHeartbeatSeconds": "3599"}, None),
+        ({"JobHeartbeatSeconds": "60", "JobCallbackTimeoutSeconds": "60"}, "JobHeartbeatSeconds (60) must be less"),
+        (
+            {"MapMaxConcurrency": "65"},
+            "MapMaxConcurrency (65) must be at most MaxVcpus / JobVcpu (16 / 0.25 = 64)",
+        ),
+        ({"MapMaxConcurrency": "64"}, None),
+        ({"MapMaxConcurrency": "32", "JobVcpu": "0.5"}, None),
+        (
+            {"MapMaxConcurrency": "33", "JobVcpu": "0.5"},
+            "MapMaxConcurrency (33) must be at most MaxVcpus / JobVcpu (16 / 0.5 = 32)",
+        ),
+        # Whole jobs only: 10 vCPUs run two 4-vCPU jobs at once, not 2.5.
+        ({"MapMaxConcurrency": "2", "MaxVcpus": "10", "JobVcpu": "4"}, None),
+        (
+            {"MapMaxConcurrency": "3", "MaxVcpus": "10", "JobVcpu": "4"},
+            "MapMaxConcurrency (3) must be at most MaxVcpus / JobVcpu (10 / 4 = 2)",
+        ),
+        ({"MapMaxConcurrency": "1", "MaxVcpus": "1", "JobVcpu": "1"}, None),
     ],
 )
 def test_each_relation_is_checked_and_named(check, responses, parameters, reason):
     check.handler(request("Update", responses.url, **parameters), None)
     [answer] = responses.received
     if reason is None:
-        assert answer["Status"] == "SUCCESS"
+        assert (answer["Status"], answer["Reason"]) == ("SUCCESS", "ok")
     else:
         assert answer["Status"] == "FAILED" and reason in answer["Reason"]
+        assert len(check.problems({**DEFAULTS, **parameters})) == 1
 
 
 def test_both_problems_are_named_at_once(check, responses):
-    check.handler(request("Create", responses.url, JobHeartbeatSeconds="9999", ChildTimeoutSeconds="60"), None)
+    check.handler(request("Create", responses.url, JobHeartbeatSeconds="9999", MapMaxConcurrency="1000"), None)
     [answer] = responses.received
-    assert "JobHeartbeatSeconds (9999)" in answer["Reason"] and "ChildTimeoutSeconds (60)" in answer["Reason"]
+    assert answer["Status"] == "FAILED"
+    assert "JobHeartbeatSeconds (9999)" in answer["Reason"] and "MapMaxConcurrency (1000)" in answer["Reason"]
+
+
+def test_the_answer_names_the_resource_and_request(check, responses):
+    check.handler(request("Create", responses.url), None)
+    [answer] = responses.received
+    assert {k: answer[k] for k in ("StackId", "RequestId", "LogicalResourceId", "PhysicalResourceId")} == {
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+        "RequestId": "r1",
+        "LogicalResourceId": "ParameterCheck",
+        "PhysicalResourceId": "ParameterCheck",
+    }
 
 
 def test_delete_never_fails(check, responses):
-    check.handler(request("Delete", responses.url, JobHeartbeatSeconds="9999"), None)
+    check.handler(request("Delete", responses.url, JobHeartbeatSeconds="9999", MapMaxConcurrency="soon"), None)
     assert [r["Status"] for r in responses.received] == ["SUCCESS"]
 
 
-def test_an_unreadable_parameter_fails_the_deploy(check, responses):
-    check.handler(request("Create", responses.url, ChildTimeoutSeconds="soon"), None)
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"MapMaxConcurrency": "soon"}, "soon"),
+        ({"JobVcpu": "0"}, "ZeroDivisionError"),
+        ({"MaxVcpus": "x"}, "could not convert string to float: 'x'"),
+    ],
+)
+def test_an_unreadable_parameter_fails_the_deploy(check, responses, parameters, named):
+    check.handler(request("Create", responses.url, **parameters), None)
     [answer] = responses.received
-    assert answer["Status"] == "FAILED" and "ValueError" in answer["Reason"] and "soon" in answer["Reason"]
+    assert answer["Status"] == "FAILED" and "the parameter check failed" in answer["Reason"]
+    assert named in answer["Reason"]
+
+
+def test_a_missing_parameter_fails_the_deploy(check, responses):
+    event = request("Create", responses.url)
+    del event["ResourceProperties"]["MaxVcpus"]
+    check.handler(event, None)
+    [answer] = responses.received
+    assert answer["Status"] == "FAILED" and "KeyError" in answer["Reason"] and "MaxVcpus" in answer["Reason"]

@@ -1,11 +1,12 @@
-"""Submits the Batch job of a waitForTaskToken task.
+"""Submits the Batch job of one batch of entries, for a waitForTaskToken task.
 
 The job never receives the token (Batch shows a job's parameters in DescribeJobs, in every job
-state-change event and in CloudTrail): the token is kept in the task token table under a random
-reference, which the job receives and which only the job's role can read. The job's script reports
-back with SendTaskSuccess/SendTaskFailure. When the job cannot be submitted (bad input, an entry
-too large for Batch, SubmitJob refused), this function fails the waiting task at once, so that the
-execution never waits for a callback that cannot come.
+state-change event and in CloudTrail), nor its entries (Batch's container overrides hold 8,192
+characters): both are kept in the task token table under a random reference, which the job
+receives and which only the job's role can read. The job's script writes each entry's result to
+the run's results and reports back with SendTaskSuccess. When the job cannot be submitted (bad
+input, SubmitJob refused), this function fails the waiting task at once, so that the execution
+never waits for a callback that cannot come.
 """
 
 import functools
@@ -29,11 +30,16 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from submit_request import AuditKey, SubmitJobRequest
+from run_jobs import job_name
+from run_layout import results_key
+from submit_request import SubmitJobRequest
 
 # ECS caps a task's container overrides at 8,192 characters, JSON punctuation and escaping
 # included; Batch on Fargate sends the command (every Ref:: replaced) and its own variables there.
 MAX_CONTAINER_OVERRIDES = 8192
+# A failure's cause stays in the batch's state with up to 192 KiB of entries: it must leave room
+# under Step Functions' 256 KiB.
+MAX_CAUSE_CHARS = 4096
 # Every job is tagged with its stack: the terminator may stop those only (an IAM condition on it).
 JOB_TAG = "sfn-batch-orchestrator:stack"
 
@@ -61,11 +67,6 @@ def redact(token: str) -> str:
     return f"...{token[-8:]}"
 
 
-def job_name_for(execution_name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", execution_name)[:124]
-    return f"{name}-job" if name[:1].isalnum() else f"j{name}-job"
-
-
 class TaskNotToldError(Exception):
     """Step Functions could not be told that the task failed: the invocation must fail, so that
     Lambda retries it, rather than leave the task waiting for its timeout."""
@@ -75,7 +76,7 @@ def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
     """Fail the waiting task; raises TaskNotToldError when Step Functions did not hear it."""
     logger.error("failing the waiting task", extra={"error": error, "cause": cause, "task_token": redact(token)})
     try:
-        sfn.send_task_failure(taskToken=token, error=error, cause=cause[:32768])
+        sfn.send_task_failure(taskToken=token, error=error, cause=cause[:MAX_CAUSE_CHARS])
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         logger.warning("task could not be failed", extra={"reason": code})
@@ -121,28 +122,32 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return fail_task(token, "InvalidInput", f"submit request rejected: {details}")
 
+    if not task_open(token):
+        # Lambda delivered the event after the task had closed (its heartbeat or timeout passed):
+        # a job now would work for nobody, and write results over the batch's account.
+        logger.warning("the task is closed: nothing submitted", extra={"task_token": redact(token)})
+        return {"submitted": False, "error": "TaskClosed"}
+
     reference = secrets.token_urlsafe(24)
     parameters = {
         "taskRef": reference,
-        "entry": json.dumps(request.entry, separators=(",", ":")),
+        "resultsKey": results_key(request.run_id, request.first, request.last),
         "sleepSeconds": str(request.sleep_seconds),
         "heartbeatIntervalSeconds": str(max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)),
+        "auditRunId": request.run_id,
+        "auditBatch": str(request.first),
     }
     overrides = container_overrides_length(command_of(os.environ["JOB_DEFINITION"]), parameters)
-    if overrides > MAX_CONTAINER_OVERRIDES:
-        cause = (
-            f"the job's container overrides would take {overrides} characters (the command with the entry, as "
-            f"JSON); Batch on Fargate allows {MAX_CONTAINER_OVERRIDES}: pass a reference (an S3 key) instead"
-        )
-        return fail_task(token, "EntryTooLarge", cause)
-    if request.audit:  # the job's state changes are recorded under this key by the notify function
-        parameters |= {"auditRunId": request.audit.run_id, "auditEntryIndex": str(request.audit.entry_index)}
+    if overrides > MAX_CONTAINER_OVERRIDES:  # only a command changed to carry more could get here
+        cause = f"the job's container overrides would take {overrides} characters; Batch on Fargate allows 8192"
+        return fail_task(token, "JobTooLarge", cause)
 
-    job_name = job_name_for(request.execution_name)
+    name = job_name(request.run_id, request.first)
+    items = json.dumps([item.model_dump() for item in request.items], ensure_ascii=False, separators=(",", ":"))
     try:
-        keep_token(reference, token)
+        keep_task(reference, token, items)
         response = batch.submit_job(
-            jobName=job_name,
+            jobName=name,
             jobQueue=os.environ["JOB_QUEUE"],
             jobDefinition=os.environ["JOB_DEFINITION"],
             parameters=parameters,
@@ -153,18 +158,34 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
         service = "Batch" if exc.operation_name == "SubmitJob" else "DynamoDB"
         return fail_task(token, f"{service}.{error['Code']}", error.get("Message", str(exc)))
 
-    logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": job_name, "task_token": redact(token)})
-    if request.audit:
-        record_submitted(request.audit, request, response["jobId"])
-    return {"submitted": True, "jobId": response["jobId"], "jobName": job_name}
+    logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": name, "task_token": redact(token)})
+    record_submitted(request, response["jobId"])
+    return {"submitted": True, "jobId": response["jobId"], "jobName": name}
 
 
-def keep_token(reference: str, token: str) -> None:
-    """The token, where the job reads it by its reference, until the task itself would time out."""
+def task_open(token: str) -> bool:
+    """Whether the task still waits: a heartbeat is refused once it has closed."""
+    try:
+        sfn.send_task_heartbeat(taskToken=token)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+            return False
+        raise
+    return True
+
+
+def keep_task(reference: str, token: str, items: str) -> None:
+    """The token and the batch's entries, where the job reads them by its reference, until an hour
+    after the task itself would time out."""
     expires = int(time.time()) + int(os.environ["TASK_TOKEN_TTL_SECONDS"]) + 3600
     dynamodb.put_item(
         TableName=os.environ["TASK_TOKEN_TABLE"],
-        Item={"ref": {"S": reference}, "taskToken": {"S": token}, "expiresAt": {"N": str(expires)}},
+        Item={
+            "ref": {"S": reference},
+            "taskToken": {"S": token},
+            "entries": {"S": items},
+            "expiresAt": {"N": str(expires)},
+        },
         ConditionExpression="attribute_not_exists(#ref)",
         ExpressionAttributeNames={"#ref": "ref"},
     )
@@ -192,19 +213,20 @@ def container_overrides_length(command: tuple[str, ...], parameters: dict[str, s
     return len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
 
 
-def record_submitted(audit: AuditKey, request: SubmitJobRequest, job_id: str) -> None:
-    """The entry's audit item: SUBMITTED, with its job. A status already there stays (the job's
-    RUNNING event can overtake this write); the audit never fails a submission."""
+def record_submitted(request: SubmitJobRequest, job_id: str) -> None:
+    """The batch's audit item: SUBMITTED, with its job and entries. A status already there stays
+    (the job's RUNNING event can overtake this write); the audit never fails a submission."""
     try:
         dynamodb.update_item(
             TableName=os.environ["AUDIT_TABLE"],
-            Key={"runId": {"S": audit.run_id}, "entryIndex": {"N": str(audit.entry_index)}},
-            UpdateExpression="SET #status = if_not_exists(#status, :submitted), #name = :name, jobId = :jobId, "
-            "childExecutionArn = :child, updatedAt = :now",
-            ExpressionAttributeNames={"#status": "status", "#name": "name"},
+            Key={"runId": {"S": request.run_id}, "entryIndex": {"N": str(request.first)}},
+            UpdateExpression="SET #status = if_not_exists(#status, :submitted), lastIndex = :last, entries = :count, "
+            "jobId = :jobId, childExecutionArn = :child, updatedAt = :now",
+            ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":submitted": {"S": "SUBMITTED"},
-                ":name": {"S": str(request.entry.get("name", ""))},
+                ":last": {"N": str(request.last)},
+                ":count": {"N": str(len(request.items))},
                 ":jobId": {"S": job_id},
                 ":child": {"S": request.execution_arn},
                 ":now": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},

@@ -1,0 +1,147 @@
+"""Accounts for one batch once its job has reported, or once it cannot: each entry's result is in
+the run's results (written by the job; by this function, every entry FAILED with the batch's
+error, when the job failed, went silent or never started), and the run's counts in the audit
+table grow by the batch's, exactly once however often this runs (one transaction: the batch's item
+marked accounted, the run's counters added to).
+
+A batch with a failed entry then fails its child execution (EntriesFailed), so that the
+Distributed Map counts its entries against the run's tolerated failures.
+"""
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+from run_layout import result_line, results_key
+
+logger = Logger()
+tracer = Tracer()
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
+s3 = boto3.client("s3", config=CLIENT_CONFIG)
+dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+batch = boto3.client("batch", config=CLIENT_CONFIG)
+
+
+class EntriesFailed(Exception):  # noqa: N818 - the error name Step Functions reports and the Map counts
+    """Some entries of the batch failed: the child fails with this error name."""
+
+
+class JobReport(BaseModel):
+    """What the job sent with SendTaskSuccess."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    job_id: str = Field(alias="jobId")
+    attempt: int = 1
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class Batch(BaseModel):
+    """The child's state: its batch of entries and how its job ended."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    items: list[dict[str, Any]] = Field(alias="Items", min_length=1)
+    batch_input: dict[str, Any] = Field(alias="BatchInput")
+    job: JobReport | None = None
+    failure: dict[str, Any] | None = None
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = Batch.model_validate(event["batch"])
+    run_id, items = batch.batch_input["runId"], batch.items
+    first, last = items[0]["index"], items[-1]["index"]
+    if batch.job is not None:
+        succeeded, failed, job_id = batch.job.succeeded, batch.job.failed, batch.job.job_id
+        error = f"{failed} of {len(items)} entries failed (see their results)"
+    else:
+        failure = batch.failure or {}
+        error, cause = failure.get("Error") or "Batch.Failed", failure.get("Cause") or ""
+        job_id = submitted_job(run_id, first)
+        if job_id:
+            stop_job(job_id, f"batch {first}-{last} of run {run_id} ended with {error}")
+        body = "".join(result_line(item, "FAILED", error, cause, jobId=job_id) for item in items)
+        s3.put_object(Bucket=os.environ["RUNS_BUCKET"], Key=results_key(run_id, first, last), Body=body.encode())
+        succeeded, failed = 0, len(items)
+    counted = count_once(run_id, (first, last), succeeded, failed, job_id)
+    outcome = {"first": first, "last": last, "succeeded": succeeded, "failed": failed, "counted": counted}
+    logger.info("batch accounted", extra=outcome)
+    if failed:
+        raise EntriesFailed(f"batch {first}-{last}: {error}")
+    return outcome
+
+
+def submitted_job(run_id: str, first: int) -> str | None:
+    """The job the submit function recorded for the batch, if it got that far."""
+    item = dynamodb.get_item(
+        TableName=os.environ["AUDIT_TABLE"],
+        Key={"runId": {"S": run_id}, "entryIndex": {"N": str(first)}},
+        ProjectionExpression="jobId",
+    ).get("Item")
+    return item["jobId"]["S"] if item and "jobId" in item else None
+
+
+def stop_job(job_id: str, reason: str) -> None:
+    """A job whose task is closed (silent, timed out, failed) must not run on: nothing would
+    account for what it does. TerminateJob does nothing to a job that has already ended."""
+    try:
+        batch.terminate_job(jobId=job_id, reason=reason[:255])
+    except ClientError as exc:
+        logger.warning("job not terminated", extra={"job_id": job_id, "reason": exc.response["Error"]["Code"]})
+
+
+def count_once(run_id: str, span: tuple[int, int], succeeded: int, failed: int, job_id: str | None) -> bool:
+    """Add the batch (entries SPAN) to the run's counts, unless it was added before; True when added now."""
+    first, last = span
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    table = os.environ["AUDIT_TABLE"]
+    status = "FAILED" if failed else "SUCCEEDED"
+    batch_values = {
+        ":status": {"S": status},
+        ":last": {"N": str(last)},
+        ":s": {"N": str(succeeded)},
+        ":f": {"N": str(failed)},
+        ":now": {"S": now},
+    }
+    if job_id:
+        batch_values[":job"] = {"S": job_id}
+    try:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"runId": {"S": run_id}, "entryIndex": {"N": str(first)}},
+                        "UpdateExpression": "SET #status = :status, lastIndex = :last, succeeded = :s, failed = :f, "
+                        "accountedAt = :now" + (", jobId = :job" if job_id else ""),
+                        "ConditionExpression": "attribute_not_exists(accountedAt)",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": batch_values,
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"runId": {"S": run_id}, "entryIndex": {"N": "-1"}},
+                        "UpdateExpression": "ADD succeeded :s, failed :f SET updatedAt = :now",
+                        "ExpressionAttributeValues": {k: batch_values[k] for k in (":s", ":f", ":now")},
+                    }
+                },
+            ]
+        )
+    except dynamodb.exceptions.TransactionCanceledException as exc:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            logger.info("batch already accounted", extra={"run_id": run_id, "first": first})
+            return False
+        raise
+    return True

@@ -1,0 +1,162 @@
+"""The entries of a request, read from where the request says, checked one by one and written to the
+run's entries file. Every problem is named with its place (entries[3].name, line 17, row 5), and a
+request with any problem is refused whole: no job starts for part of a malformed request."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+from request_model import Entry, Source
+from run_layout import entries_key, results_prefix
+
+MAX_ENTRY_BYTES = 32768  # one entry's JSON: it travels to its job with its batch (at most 192 KiB)
+MAX_PROBLEMS_LISTED = 20
+
+
+class InvalidRequestError(Exception):
+    """The request cannot run; `problems` says why, place by place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def from_inline(entries: list[Any]) -> Iterator[tuple[str, Any]]:
+    for index, entry in enumerate(entries):
+        yield f"input.entries[{index}]", entry
+
+
+def from_source(s3: Any, source: Source) -> Iterator[tuple[str, Any]]:
+    """(place, entry) of every entry in the object; a line that is not JSON yields its error."""
+    place = f"s3://{source.bucket}/{source.key}"
+    try:
+        body = s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
+    except s3.exceptions.NoSuchKey as exc:
+        raise InvalidRequestError([f"{place}: no such object"]) from exc
+    except s3.exceptions.ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        raise InvalidRequestError(
+            [f"{place}: cannot be read ({code}: {exc.response['Error'].get('Message', '')})"]
+        ) from exc
+    text = io.TextIOWrapper(body, encoding="utf-8-sig", errors="strict")  # a leading BOM is no part of the data
+    try:
+        if source.input_format == "json":
+            yield from json_array(text, place)
+        elif source.input_format == "jsonl":
+            yield from json_lines(text, place)
+        else:
+            yield from csv_rows(text, place)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError([f"{place}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+
+
+def json_array(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
+    try:
+        document = json.load(text)
+    except ValueError as exc:
+        raise InvalidRequestError([f"{place}: not a JSON document ({exc})"]) from exc
+    if not isinstance(document, list):
+        raise InvalidRequestError([f"{place}: a JSON array of entries is expected, not {type(document).__name__}"])
+    for index, entry in enumerate(document):
+        yield f"{place}[{index}]", entry
+
+
+def json_lines(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{place} line {number}", json.loads(line)
+        except ValueError as exc:
+            yield f"{place} line {number}", NotJson(str(exc))
+
+
+def csv_rows(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
+    rows = csv.reader(text)
+    header = next(rows, None)
+    if not header or "name" not in header:
+        raise InvalidRequestError([f"{place}: the first row must name the columns, one of them 'name'"])
+    if len(set(header)) != len(header):
+        raise InvalidRequestError([f"{place}: the header row names a column twice"])
+    for number, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            yield f"{place} row {number}", NotJson(f"{len(row)} fields, the header has {len(header)}")
+            continue
+        yield f"{place} row {number}", dict(zip(header, row, strict=True))
+
+
+class NotJson:
+    """A line that could not be read as an entry."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def from_rerun(s3: Any, bucket: str, run_id: str) -> Iterator[tuple[str, Any]]:
+    """The entries of run RUN_ID that did not succeed, in their order."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=results_prefix(run_id))
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    if not keys:
+        raise InvalidRequestError(
+            [f"rerunOf: run {run_id!r} has no results (is it a run of this stack, and has it ended?)"]
+        )
+    unsuccessful = set()
+    for key in keys:
+        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_lines():
+            result = json.loads(line)
+            if result["status"] != "SUCCEEDED":
+                unsuccessful.add(result["index"])
+    if not unsuccessful:
+        raise InvalidRequestError([f"rerunOf: every entry of run {run_id!r} succeeded: nothing to run again"])
+    body = s3.get_object(Bucket=bucket, Key=entries_key(run_id))["Body"]
+    for line in body.iter_lines():
+        item = json.loads(line)
+        if item["index"] in unsuccessful:
+            yield f"run {run_id} entry {item['index']}", item["entry"]
+
+
+def write_entries(entries: Iterator[tuple[str, Any]], out: Any, max_entries: int) -> int:
+    """Check every entry and write it to OUT as {"index", "name", "entry"}; the number written.
+    InvalidRequestError when any entry is wrong (all of them are read, to name every problem)."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    count = 0
+    for place, entry in entries:
+        count += 1
+        problem = problem_of(place, entry, seen)
+        if problem:
+            problems.append(problem)
+            continue
+        if not problems:
+            line = {"index": count - 1, "name": entry["name"], "entry": entry}
+            out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+    if count == 0:
+        problems.append("the request holds no entries")
+    if count > max_entries:
+        problems.insert(0, f"{count} entries, at most {max_entries} in one run (MaxEntries)")
+    if problems:
+        raise InvalidRequestError(problems)
+    return count
+
+
+def problem_of(place: str, entry: Any, seen: dict[str, str]) -> str | None:
+    if isinstance(entry, NotJson):
+        return f"{place}: not JSON ({entry.reason})"
+    if not isinstance(entry, dict):
+        return f"{place}: must be a JSON object, not {type(entry).__name__}"
+    try:
+        valid = Entry.model_validate(entry)
+    except ValidationError as error:
+        return "; ".join(f"{place}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    size = len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_ENTRY_BYTES:
+        return f"{place}: {size} bytes, at most {MAX_ENTRY_BYTES} per entry: pass an S3 key instead"
+    if valid.name in seen:
+        return f"{place}.name: duplicate name {valid.name!r} (also {seen[valid.name]})"
+    seen[valid.name] = place
+    return None

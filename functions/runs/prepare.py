@@ -1,0 +1,134 @@
+"""Prepares a run before any job starts: reads the request's entries (inline, from an S3 object, or
+the failed entries of an earlier run), checks every one, writes them to the run's entries file,
+which the parent's Distributed Map reads, and records the run in the audit table.
+
+A request with any problem is refused whole, every problem named with its place, so that the
+execution fails at once with a cause that says exactly what to fix.
+"""
+
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.parser import ValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from entries import MAX_PROBLEMS_LISTED, InvalidRequestError, from_inline, from_rerun, from_source, write_entries
+from request_model import Envelope, Request
+from run_layout import entries_key, map_prefix, results_prefix
+
+logger = Logger()
+tracer = Tracer()
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
+s3 = boto3.client("s3", config=CLIENT_CONFIG)
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
+def refused(problems: list[str]) -> dict[str, Any]:
+    listed = "; ".join(problems[:MAX_PROBLEMS_LISTED])
+    more = len(problems) - MAX_PROBLEMS_LISTED
+    cause = f"{len(problems)} problem(s): {listed}" + (f"; and {more} more" if more > 0 else "")
+    logger.warning("request refused", extra={"problems": len(problems)})
+    return {"valid": False, "error": "InvalidRequest", "cause": cause}
+
+
+def settings(request: Request, total: int) -> dict[str, Any]:
+    """The run's settings: the request's, else the stack's. Step Functions fails the Map Run past
+    either threshold, so the one not given is set where it never binds."""
+    percentage = request.tolerated_failure_percentage
+    count = request.tolerated_failure_count
+    if percentage is None and count is None:
+        percentage = float(os.environ["TOLERATED_FAILURE_PERCENTAGE"])
+    return {
+        "batchSize": request.batch_size or int(os.environ["BATCH_SIZE"]),
+        "toleratedFailurePercentage": 100.0 if percentage is None else percentage,
+        "toleratedFailureCount": total if count is None else count,
+        "patterns": request.patterns or os.environ["PATTERNS"],
+    }
+
+
+def job_settings() -> dict[str, int]:
+    """What every batch of the run needs, from the stack's parameters (as numbers)."""
+    nested_wait = int(os.environ["NESTED_WAIT_SECONDS"])
+    return {
+        "sleepSeconds": int(os.environ["JOB_SLEEP_SECONDS"]),
+        "arrayJobSize": int(os.environ["ARRAY_JOB_SIZE"]),
+        "nestedWaitSeconds": nested_wait,
+        # The nested machine's callback waits 360 s and is retried once: 2 x 360 plus a margin.
+        "nestedTimeoutSeconds": nested_wait + 780,
+        "jobCallbackTimeoutSeconds": int(os.environ["JOB_CALLBACK_TIMEOUT_SECONDS"]),
+        "jobHeartbeatSeconds": int(os.environ["JOB_HEARTBEAT_SECONDS"]),
+        "maxConcurrency": int(os.environ["MAP_MAX_CONCURRENCY"]),
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run_id = event["runId"]
+    if not RUN_ID.fullmatch(run_id):
+        return refused([f"the execution's name {run_id!r}: a run's name is 1 to 80 letters, digits, - and _"])
+    try:
+        request = Envelope.model_validate(event["request"]).input
+    except ValidationError as error:
+        return refused([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()])
+    bucket = os.environ["RUNS_BUCKET"]
+    if request.entries is not None:
+        entries = from_inline(request.entries)
+    elif request.source is not None:
+        entries = from_source(s3, request.source)
+    else:
+        entries = from_rerun(s3, bucket, request.rerun_of)
+    # The entries file is written as it is read (a million entries need not fit in memory).
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        try:
+            total = write_entries(entries, out, int(os.environ["MAX_ENTRIES"]))
+        except InvalidRequestError as problems:
+            return refused(problems.problems)
+        out.seek(0)
+        s3.upload_fileobj(out.buffer, bucket, entries_key(run_id))
+    run = {"runId": run_id, "total": total, **settings(request, total), "settings": job_settings()}
+    record_run(run, request)
+    logger.info("run prepared", extra=run)
+    return {
+        "valid": True,
+        **run,
+        "entries": {"bucket": bucket, "key": entries_key(run_id)},
+        "results": {"bucket": bucket, "prefix": results_prefix(run_id)},
+        "mapResultsPrefix": map_prefix(run_id),
+    }
+
+
+def record_run(run: dict[str, Any], request: Request) -> None:
+    """The run's summary item (entryIndex -1), RUNNING, with what it holds. A retried invocation
+    finds it there and leaves it."""
+    source = (
+        f"s3://{request.source.bucket}/{request.source.key}"
+        if request.source
+        else f"rerun of {request.rerun_of}"
+        if request.rerun_of
+        else "inline"
+    )
+    try:
+        dynamodb.put_item(
+            TableName=os.environ["AUDIT_TABLE"],
+            Item={
+                "runId": {"S": run["runId"]},
+                "entryIndex": {"N": "-1"},
+                "status": {"S": "RUNNING"},
+                "total": {"N": str(run["total"])},
+                "succeeded": {"N": "0"},
+                "failed": {"N": "0"},
+                "batchSize": {"N": str(run["batchSize"])},
+                "source": {"S": source},
+                "startedAt": {"S": datetime.now(UTC).isoformat(timespec="milliseconds")},
+            },
+            ConditionExpression="attribute_not_exists(runId)",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        logger.info("run already recorded", extra={"run_id": run["runId"]})

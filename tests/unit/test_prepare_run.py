@@ -1,0 +1,639 @@
+"""The prepare function against moto: every rule of a request, causes that say exactly what is wrong
+and where, the run's entries file, its settings and its audit item."""
+
+import json
+import re
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.handlers import load_handler
+from tests.support.paths import FUNCTIONS, STATE_MACHINES, TEST_INPUTS
+from tests.support.template import sam_template
+
+RUNS = "runs"
+REQUESTS = "requests"
+RUN = "run-1"
+# The stack's defaults (template.yaml) as the function receives them.
+DEFAULT_SETTINGS = {
+    "sleepSeconds": 20,
+    "arrayJobSize": 2,
+    "nestedWaitSeconds": 5,
+    "nestedTimeoutSeconds": 5 + 780,
+    "jobCallbackTimeoutSeconds": 3600,
+    "jobHeartbeatSeconds": 600,
+    "maxConcurrency": 64,
+}
+
+
+def template_environment(function: str, resources: dict[str, str]) -> dict[str, str]:
+    """FUNCTION's environment as template.yaml declares it: each parameter at its default, each
+    resource by the name RESOURCES gives it."""
+    template = sam_template()
+    variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    environment = {}
+    for name, value in variables.items():
+        if isinstance(value, dict):
+            ref = value["Ref"]
+            value = template["Parameters"][ref]["Default"] if ref in template["Parameters"] else resources[ref]
+        environment[name] = str(value)
+    return environment
+
+
+@pytest.fixture
+def prepare(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    s3 = boto3.client("s3")
+    for bucket in (RUNS, REQUESTS):
+        s3.create_bucket(Bucket=bucket)
+    resources = {"RunsBucket": RUNS, "AuditTable": create_audit_table("audit")}
+    for name, value in template_environment("PrepareRunFunction", resources).items():
+        monkeypatch.setenv(name, value)
+    return load_handler(FUNCTIONS / "runs", "prepare")
+
+
+def prepared(prepare: Any, context: Any, request: Any, run_id: str = RUN) -> dict[str, Any]:
+    """What the orchestrator's "Prepare run" state receives for REQUEST (the execution's input)."""
+    return prepare.lambda_handler({"request": request, "runId": run_id}, context)
+
+
+def inline(*entries: Any, **settings: Any) -> dict[str, Any]:
+    return {"input": {"entries": list(entries), **settings}}
+
+
+def from_object(key: str, body: str | bytes, bucket: str = REQUESTS, **source: Any) -> dict[str, Any]:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    return {"input": {"source": {"bucket": bucket, "key": key, **source}}}
+
+
+def entries_file(run_id: str = RUN) -> list[dict[str, Any]]:
+    body = boto3.client("s3").get_object(Bucket=RUNS, Key=f"runs/{run_id}/entries.jsonl")["Body"].read()
+    return [json.loads(line) for line in body.decode().splitlines()]
+
+
+def run_objects() -> list[str]:
+    return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=RUNS).get("Contents", [])]
+
+
+def cause_of_refusal(result: dict[str, Any], run_id: str = RUN) -> str:
+    """The cause of a refused request, once it is known that nothing was prepared for its run."""
+    assert set(result) == {"valid", "error", "cause"}
+    assert (result["valid"], result["error"]) == (False, "InvalidRequest")
+    assert [key for key in run_objects() if key.startswith(f"runs/{run_id}/")] == [], "a refused request writes nothing"
+    items = boto3.client("dynamodb").scan(TableName="audit")["Items"]
+    assert [item for item in items if item["runId"]["S"] == run_id] == [], "a refused request is no run"
+    return result["cause"]
+
+
+def accepted(run_id: str, total: int, **settings: Any) -> dict[str, Any]:
+    """The whole answer for an accepted request of TOTAL entries, at the stack's defaults but SETTINGS."""
+    return {
+        "valid": True,
+        "runId": run_id,
+        "total": total,
+        "batchSize": 100,
+        "toleratedFailurePercentage": 0.0,
+        "toleratedFailureCount": total,
+        "patterns": "lean",
+        "settings": DEFAULT_SETTINGS,
+        "entries": {"bucket": RUNS, "key": f"runs/{run_id}/entries.jsonl"},
+        "results": {"bucket": RUNS, "prefix": f"runs/{run_id}/results/"},
+        "mapResultsPrefix": f"runs/{run_id}/map",
+        **settings,
+    }
+
+
+# ------------------------------------------------------------------ inline entries
+
+
+@pytest.mark.parametrize(
+    "payload", ["orchestrator-step-function-payload.json", "orchestrator-with-failure-payload.json"]
+)
+def test_sample_payloads_are_accepted(prepare, lambda_context, payload):
+    request = json.loads((TEST_INPUTS / payload).read_text())
+    entries = request["input"]["entries"]
+
+    assert prepared(prepare, lambda_context, request) == accepted(RUN, len(entries))
+    assert entries_file() == [{"index": i, "name": e["name"], "entry": e} for i, e in enumerate(entries)]
+
+
+def test_inline_entries_are_written_in_order_with_every_field(prepare, lambda_context):
+    entries = [{"name": "b", "expectedJobStatus": "FAILED", "size": 3}, {"name": "a", "nested": {"x": [1, None]}}]
+
+    result = prepared(prepare, lambda_context, inline(*entries))
+
+    assert result["valid"] is True and result["total"] == 2
+    assert entries_file() == [
+        {"index": 0, "name": "b", "entry": {"name": "b", "expectedJobStatus": "FAILED", "size": 3}},
+        {"index": 1, "name": "a", "entry": {"name": "a", "nested": {"x": [1, None]}}},
+    ]
+    assert run_objects() == ["runs/run-1/entries.jsonl"]
+
+
+def test_every_field_the_orchestrator_reads_is_in_the_answer(prepare, lambda_context):
+    """Each $.run.* and $.BatchInput.settings.* path of the orchestrator resolves in the answer."""
+    run = prepared(prepare, lambda_context, inline({"name": "a"}))
+    definition = (STATE_MACHINES / "orchestrator.asl.json").read_text()
+
+    run_paths = set(re.findall(r"\$\.run\.([A-Za-z.]+)", definition)) - {"valid", "error", "cause"}
+    settings_paths = set(re.findall(r"\$\.BatchInput\.settings\.([A-Za-z]+)", definition))
+
+    assert run_paths >= {"entries.bucket", "entries.key", "batchSize", "runId", "settings.maxConcurrency"}
+    for path in run_paths:
+        value: Any = run
+        for part in path.split("."):
+            value = value[part]
+        assert value is not None, path
+    assert settings_paths and settings_paths <= set(run["settings"])
+    assert all(isinstance(value, int) for value in run["settings"].values())
+
+
+@pytest.mark.parametrize(
+    ("request_", "named"),
+    [
+        ({}, "input: Field required"),
+        ({"input": {}}, "input: Value error, give exactly one of entries, source or rerunOf (given: none)"),
+        ({"input": {"entries": "a"}}, "input.entries: Input should be a valid list"),
+        ({"input": {"entries": []}}, "input.entries: List should have at least 1 item after validation, not 0"),
+        (inline(*({"name": str(i)} for i in range(4))), "4 entries, at most 3 in one run (MaxEntries)"),
+        (inline(7), "input.entries[0]: must be a JSON object, not int"),
+        (inline(None), "input.entries[0]: must be a JSON object, not NoneType"),
+        (inline({"id": 1}), "input.entries[0].name: Field required"),
+        (inline({"name": ""}), "input.entries[0].name: String should have at least 1 character"),
+        (inline({"name": "x" * 257}), "input.entries[0].name: String should have at most 256 characters"),
+        (inline({"name": 5}), "input.entries[0].name: Input should be a valid string"),
+        (inline({"name": "a\nb"}), "input.entries[0].name: Value error, must not contain control characters"),
+        (
+            inline({"name": "a", "expectedJobStatus": "MAYBE"}),
+            "input.entries[0].expectedJobStatus: Input should be 'SUCCEEDED' or 'FAILED'",
+        ),
+        (inline({"name": "a"}, {"name": "a"}), "input.entries[1].name: duplicate name 'a' (also input.entries[0])"),
+        (
+            # An entry travels with its batch: 32 KiB of JSON (UTF-8 bytes, not characters) at most.
+            inline({"name": "big", "data": "x" * 32745}),
+            "input.entries[0]: 32769 bytes, at most 32768 per entry: pass an S3 key instead",
+        ),
+        (
+            inline({"name": "wide", "data": "é" * 16372}),
+            "input.entries[0]: 32769 bytes, at most 32768 per entry: pass an S3 key instead",
+        ),
+        (inline({"name": "a"}, extra=1), "input.extra: Extra inputs are not permitted"),
+        (
+            {"input": {"entries": [{"name": "a"}], "source": {"bucket": REQUESTS, "key": "e.csv"}}},
+            "input: Value error, give exactly one of entries, source or rerunOf (given: entries, source)",
+        ),
+        (inline({"name": "a"}, batchSize=0), "input.batchSize: Input should be greater than or equal to 1"),
+        (inline({"name": "a"}, batchSize=1001), "input.batchSize: Input should be less than or equal to 1000"),
+        (
+            inline({"name": "a"}, toleratedFailurePercentage=100.5),
+            "input.toleratedFailurePercentage: Input should be less than or equal to 100",
+        ),
+        (
+            inline({"name": "a"}, toleratedFailureCount=-1),
+            "input.toleratedFailureCount: Input should be greater than or equal to 0",
+        ),
+        (inline({"name": "a"}, patterns="medium"), "input.patterns: Input should be 'full' or 'lean'"),
+        (
+            {"input": {"rerunOf": "../other"}},
+            "input.rerunOf: String should match pattern '^[A-Za-z0-9_-]{1,80}$'",
+        ),
+        (
+            {"input": {"source": {"bucket": REQUESTS, "key": "entries.txt"}}},
+            "input: Value error, source.format: give jsonl, json or csv (the key 'entries.txt' does not say)",
+        ),
+        (
+            {"input": {"source": {"bucket": REQUESTS, "key": "e.xml", "format": "xml"}}},
+            "input.source.format: Input should be 'jsonl', 'json' or 'csv'",
+        ),
+        (
+            {"input": {"source": {"bucket": "ab", "key": "e.csv"}}},
+            "input.source.bucket: String should have at least 3 characters",
+        ),
+    ],
+)
+def test_each_rule_refuses_with_a_cause_naming_the_problem(prepare, lambda_context, monkeypatch, request_, named):
+    monkeypatch.setenv("MAX_ENTRIES", "3")
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, request_))
+
+    assert cause == f"1 problem(s): {named}"
+
+
+def test_the_largest_entry_allowed_is_accepted(prepare, lambda_context):
+    entry = {"name": "big", "data": "x" * 32744}
+    assert len(json.dumps(entry, separators=(",", ":"))) == 32768
+
+    assert prepared(prepare, lambda_context, inline(entry))["valid"] is True
+    assert entries_file()[0]["entry"] == entry
+
+
+def test_every_problem_is_named_with_its_place(prepare, lambda_context):
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, 7, {"name": "a"}, {"name": "b"}, {"id": 1}))
+
+    assert cause_of_refusal(result) == (
+        "3 problem(s): input.entries[1]: must be a JSON object, not int; "
+        "input.entries[2].name: duplicate name 'a' (also input.entries[0]); input.entries[4].name: Field required"
+    )
+
+
+def test_every_problem_is_listed_up_to_a_bound(prepare, lambda_context):
+    entries = [{"name": "same"} for _ in range(30)]
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, inline(*entries)))
+
+    assert cause.startswith("29 problem(s): input.entries[1].name: duplicate name 'same' (also input.entries[0]); ")
+    assert cause.endswith("input.entries[20].name: duplicate name 'same' (also input.entries[0]); and 9 more")
+    assert cause.count("duplicate name") == 20
+
+
+def test_too_many_entries_is_named_first_and_every_entry_is_still_checked(prepare, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_ENTRIES", "2")
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, inline(*({"name": ""} for _ in range(25)))))
+
+    assert cause.startswith("26 problem(s): 25 entries, at most 2 in one run (MaxEntries); input.entries[0].name: ")
+    assert cause.endswith("; and 6 more")
+
+
+def test_exactly_max_entries_are_accepted(prepare, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_ENTRIES", "3")
+    assert prepared(prepare, lambda_context, inline(*({"name": str(i)} for i in range(3))))["total"] == 3
+
+
+def test_hostile_names_and_fields_are_accepted_as_data(prepare, lambda_context):
+    entry = {"name": 'quote " backslash \\ unicode é✓ $(rm -rf /)', "nested": {"x": [1, None]}, "'": "`"}
+
+    assert prepared(prepare, lambda_context, inline(entry))["valid"] is True
+
+    raw = boto3.client("s3").get_object(Bucket=RUNS, Key="runs/run-1/entries.jsonl")["Body"].read().decode()
+    assert "é✓" in raw, "the entries file keeps text as it is (UTF-8), not escaped"
+    assert entries_file() == [{"index": 0, "name": entry["name"], "entry": entry}]
+
+
+# ------------------------------------------------------------------ the run's name
+
+
+@pytest.mark.parametrize("run_id", ["run.1", "run 1", "ré", "a/b", "x" * 81, ""])
+def test_a_run_whose_name_cannot_key_its_data_is_refused(prepare, lambda_context, run_id):
+    result = prepared(prepare, lambda_context, inline({"name": "a"}), run_id=run_id)
+
+    assert cause_of_refusal(result) == (
+        f"1 problem(s): the execution's name {run_id!r}: a run's name is 1 to 80 letters, digits, - and _"
+    )
+
+
+@pytest.mark.parametrize("run_id", ["x" * 80, "A-b_9", "0"])
+def test_names_of_letters_digits_dashes_and_underscores_are_runs(prepare, lambda_context, run_id):
+    result = prepared(prepare, lambda_context, inline({"name": "a"}), run_id=run_id)
+
+    assert result == accepted(run_id, 1)
+    assert run_objects() == [f"runs/{run_id}/entries.jsonl"]
+
+
+# ------------------------------------------------------------------ the run's settings
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, {"batchSize": 100, "toleratedFailurePercentage": 5.0, "toleratedFailureCount": 4, "patterns": "lean"}),
+        ({"batchSize": 2}, {"batchSize": 2, "toleratedFailurePercentage": 5.0, "toleratedFailureCount": 4}),
+        ({"toleratedFailurePercentage": 25}, {"toleratedFailurePercentage": 25.0, "toleratedFailureCount": 4}),
+        ({"toleratedFailurePercentage": 12.5}, {"toleratedFailurePercentage": 12.5, "toleratedFailureCount": 4}),
+        # A count alone: the percentage is set where it never binds (Step Functions applies both).
+        ({"toleratedFailureCount": 1}, {"toleratedFailurePercentage": 100.0, "toleratedFailureCount": 1}),
+        (
+            {"toleratedFailurePercentage": 0, "toleratedFailureCount": 0},
+            {"toleratedFailurePercentage": 0.0, "toleratedFailureCount": 0},
+        ),
+        ({"toleratedFailurePercentage": 0}, {"toleratedFailurePercentage": 0.0, "toleratedFailureCount": 4}),
+        ({"patterns": "full"}, {"patterns": "full", "toleratedFailurePercentage": 5.0}),
+        ({"patterns": "lean", "batchSize": 1000}, {"patterns": "lean", "batchSize": 1000}),
+    ],
+)
+def test_the_requests_settings_override_the_stacks(prepare, lambda_context, monkeypatch, given, expected):
+    monkeypatch.setenv("TOLERATED_FAILURE_PERCENTAGE", "5")
+
+    result = prepared(prepare, lambda_context, inline(*({"name": str(i)} for i in range(4)), **given))
+
+    defaults = {"batchSize": 100, "toleratedFailurePercentage": 5.0, "toleratedFailureCount": 4, "patterns": "lean"}
+    assert {k: result[k] for k in defaults} == defaults | expected
+    assert audit_item("audit", RUN, -1)["batchSize"] == (defaults | expected)["batchSize"]
+
+
+def test_the_stacks_settings_are_the_runs_unless_the_request_says(prepare, lambda_context, monkeypatch):
+    for name, value in {
+        "BATCH_SIZE": "7",
+        "PATTERNS": "full",
+        "TOLERATED_FAILURE_PERCENTAGE": "2.5",
+        "JOB_SLEEP_SECONDS": "0",
+        "ARRAY_JOB_SIZE": "0",
+        "NESTED_WAIT_SECONDS": "60",
+        "JOB_CALLBACK_TIMEOUT_SECONDS": "900",
+        "JOB_HEARTBEAT_SECONDS": "30",
+        "MAP_MAX_CONCURRENCY": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, {"name": "b"}))
+
+    assert result == accepted(
+        RUN,
+        2,
+        batchSize=7,
+        patterns="full",
+        toleratedFailurePercentage=2.5,
+        settings={
+            "sleepSeconds": 0,
+            "arrayJobSize": 0,
+            "nestedWaitSeconds": 60,
+            "nestedTimeoutSeconds": 840,
+            "jobCallbackTimeoutSeconds": 900,
+            "jobHeartbeatSeconds": 30,
+            "maxConcurrency": 3,
+        },
+    )
+
+
+# ------------------------------------------------------------------ entries in an S3 object
+
+
+@pytest.mark.parametrize(
+    ("key", "source"),
+    [
+        ("in/entries.jsonl", {}),
+        ("in/entries.ndjson", {}),
+        ("in/ENTRIES.JSONL", {}),
+        ("in/entries.txt", {"format": "jsonl"}),
+        ("in/entries.json", {"format": "jsonl"}),  # the format given wins over the key's
+    ],
+)
+def test_a_json_lines_object_is_read_line_by_line(prepare, lambda_context, key, source):
+    body = '{"name":"a"}\n\n  \n{"name":"b","expectedJobStatus":"FAILED","size":3}\n{"name":"c"}'
+
+    result = prepared(prepare, lambda_context, from_object(key, body, **source))
+
+    assert result == accepted(RUN, 3)
+    assert entries_file() == [
+        {"index": 0, "name": "a", "entry": {"name": "a"}},
+        {"index": 1, "name": "b", "entry": {"name": "b", "expectedJobStatus": "FAILED", "size": 3}},
+        {"index": 2, "name": "c", "entry": {"name": "c"}},
+    ]
+    assert audit_item("audit", RUN, -1)["source"] == f"s3://{REQUESTS}/{key}"
+
+
+def test_a_json_array_object_is_read(prepare, lambda_context):
+    body = json.dumps([{"name": "a"}, {"name": "b", "n": [1, None]}], indent=2)
+
+    result = prepared(prepare, lambda_context, from_object("in/entries.json", body))
+
+    assert result == accepted(RUN, 2)
+    assert entries_file() == [
+        {"index": 0, "name": "a", "entry": {"name": "a"}},
+        {"index": 1, "name": "b", "entry": {"name": "b", "n": [1, None]}},
+    ]
+
+
+def test_a_csv_object_is_read_by_its_header(prepare, lambda_context):
+    body = 'name,expectedJobStatus,note\r\na,SUCCEEDED,"x, y"\r\n\r\nb,FAILED,\r\n'
+
+    result = prepared(prepare, lambda_context, from_object("in/entries.csv", body))
+
+    assert result == accepted(RUN, 2)
+    assert entries_file() == [
+        {"index": 0, "name": "a", "entry": {"name": "a", "expectedJobStatus": "SUCCEEDED", "note": "x, y"}},
+        {"index": 1, "name": "b", "entry": {"name": "b", "expectedJobStatus": "FAILED", "note": ""}},
+    ]
+
+
+def test_the_large_request_sample_is_accepted(prepare, lambda_context):
+    request = json.loads((TEST_INPUTS / "orchestrator-large-request-payload.json").read_text())
+    source = request["input"]["source"]
+    lines = "".join(json.dumps({"name": f"entry-{i:05d}"}) + "\n" for i in range(250))
+    boto3.client("s3").put_object(Bucket=REQUESTS, Key=source["key"], Body=lines.encode())
+    source["bucket"] = REQUESTS
+
+    result = prepared(prepare, lambda_context, request)
+
+    assert result == accepted(RUN, 250, toleratedFailurePercentage=1.0)
+    assert [line["index"] for line in entries_file()] == list(range(250))
+
+
+def test_a_malformed_line_refuses_the_whole_request_naming_its_line(prepare, lambda_context):
+    body = '{"name":"a"}\n\n{"name": "b",\n{"name":"c"}\n'
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/entries.jsonl", body)))
+
+    assert cause.startswith("1 problem(s): s3://requests/in/entries.jsonl line 3: not JSON (")
+    assert "line 1:" not in cause and "line 4" not in cause
+
+
+def test_every_bad_line_of_an_object_is_named(prepare, lambda_context):
+    body = '{"name":"a"}\n[1]\n{"name":"a"}\n{"id":2}\nnot json\n'
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/e.jsonl", body)))
+
+    place = "s3://requests/in/e.jsonl"
+    assert cause.startswith(
+        f"4 problem(s): {place} line 2: must be a JSON object, not list; "
+        f"{place} line 3.name: duplicate name 'a' (also {place} line 1); "
+        f"{place} line 4.name: Field required; {place} line 5: not JSON ("
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "problem"),
+    [
+        ("in/e.json", '{"entries": [{"name": "a"}]}', "a JSON array of entries is expected, not dict"),
+        ("in/e.json", '"a"', "a JSON array of entries is expected, not str"),
+        ("in/e.json", "[{'name': 'a'}]", "not a JSON document (Expecting property name enclosed in double quotes"),
+        ("in/e.json", "", "not a JSON document (Expecting value: line 1 column 1 (char 0))"),
+        ("in/e.csv", "id,size\n1,2\n", "the first row must name the columns, one of them 'name'"),
+        ("in/e.csv", "", "the first row must name the columns, one of them 'name'"),
+        ("in/e.csv", "name,size,name\na,1,b\n", "the header row names a column twice"),
+        ("in/e.jsonl", b'{"name": "caf\xe9"}\n', "not UTF-8 text (invalid continuation byte at byte 13)"),
+        ("in/e.csv", b"name\ncaf\xe9\n", "not UTF-8 text (invalid continuation byte at byte 8)"),
+        (
+            "in/e.json",
+            b'[{"name": "caf\xe9"}]',
+            "not a JSON document ('utf-8' codec can't decode byte 0xe9 in position 14: invalid continuation byte)",
+        ),
+    ],
+)
+def test_an_object_in_the_wrong_format_is_refused(prepare, lambda_context, key, body, problem):
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object(key, body)))
+
+    assert cause.startswith(f"1 problem(s): s3://requests/{key}: {problem}")
+
+
+def test_a_csv_row_with_too_few_fields_is_named(prepare, lambda_context):
+    body = "name,size\na,1\nb\nc,3,4\n"
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/e.csv", body)))
+
+    assert cause == (
+        "2 problem(s): s3://requests/in/e.csv row 3: not JSON (1 fields, the header has 2); "
+        "s3://requests/in/e.csv row 4: not JSON (3 fields, the header has 2)"
+    )
+
+
+@pytest.mark.parametrize(("key", "body"), [("in/e.csv", "name,size\n"), ("in/e.jsonl", "\n\n"), ("in/e.json", "[]")])
+def test_an_object_without_entries_is_refused(prepare, lambda_context, key, body):
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object(key, body)))
+    assert cause == "1 problem(s): the request holds no entries"
+
+
+def test_too_many_entries_in_an_object_are_refused(prepare, lambda_context, monkeypatch):
+    monkeypatch.setenv("MAX_ENTRIES", "3")
+    body = "".join(f'{{"name":"{i}"}}\n' for i in range(5))
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/e.jsonl", body)))
+
+    assert cause == "1 problem(s): 5 entries, at most 3 in one run (MaxEntries)"
+
+
+def test_a_missing_object_is_named(prepare, lambda_context):
+    request = {"input": {"source": {"bucket": REQUESTS, "key": "in/missing.jsonl"}}}
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, request))
+
+    assert cause == "1 problem(s): s3://requests/in/missing.jsonl: no such object"
+
+
+def test_an_object_that_cannot_be_read_is_named_with_the_reason(prepare, lambda_context):
+    request = {"input": {"source": {"bucket": "no-such-bucket", "key": "in/e.jsonl"}}}
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, request))
+
+    assert cause.startswith("1 problem(s): s3://no-such-bucket/in/e.jsonl: cannot be read (NoSuchBucket: ")
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("in/e.csv", "\ufeffname,size\na,1\n"),
+        ("in/e.jsonl", '\ufeff{"name":"a","size":"1"}\n'),
+        ("in/e.json", '\ufeff[{"name":"a","size":"1"}]'),
+    ],
+)
+def test_a_byte_order_mark_is_not_part_of_the_entries(prepare, lambda_context, key, body):
+    """Spreadsheets save "CSV UTF-8" with a byte order mark: it is no part of the first column's name."""
+    result = prepared(prepare, lambda_context, from_object(key, body))
+
+    assert result["valid"] is True, result
+    assert entries_file() == [{"index": 0, "name": "a", "entry": {"name": "a", "size": "1"}}]
+
+
+# ------------------------------------------------------------------ a rerun of an earlier run
+
+
+def earlier_run(prepare: Any, context: Any, statuses: dict[int, str], run_id: str = "run-0") -> None:
+    """Run RUN_ID prepared with five entries, and results written for those in STATUSES, in
+    objects of two entries each, as batches of two would have left them."""
+    entries = [{"name": f"e{i}", "attempt": 1} for i in range(5)]
+    assert prepared(prepare, context, inline(*entries), run_id=run_id)["valid"] is True
+    s3 = boto3.client("s3")
+    for first in range(0, 5, 2):
+        indexes = [i for i in (first, first + 1) if i in statuses]
+        if indexes:
+            body = "".join(json.dumps({"index": i, "name": f"e{i}", "status": statuses[i]}) + "\n" for i in indexes)
+            key = f"runs/{run_id}/results/{first:09d}-{min(first + 1, 4):09d}.jsonl"
+            s3.put_object(Bucket=RUNS, Key=key, Body=body.encode())
+
+
+def test_a_rerun_holds_the_entries_that_did_not_succeed_in_their_order(prepare, lambda_context):
+    earlier_run(prepare, lambda_context, {0: "SUCCEEDED", 1: "FAILED", 2: "NOT_RUN", 3: "SUCCEEDED", 4: "FAILED"})
+
+    result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-0"}}, run_id="run-2")
+
+    assert result == accepted("run-2", 3)
+    assert entries_file("run-2") == [
+        {"index": 0, "name": "e1", "entry": {"name": "e1", "attempt": 1}},
+        {"index": 1, "name": "e2", "entry": {"name": "e2", "attempt": 1}},
+        {"index": 2, "name": "e4", "entry": {"name": "e4", "attempt": 1}},
+    ]
+    assert audit_item("audit", "run-2", -1)["source"] == "rerun of run-0"
+
+
+def test_the_rerun_sample_is_accepted_with_the_requests_settings(prepare, lambda_context):
+    earlier_run(prepare, lambda_context, {0: "SUCCEEDED", 1: "FAILED", 2: "SUCCEEDED", 3: "SUCCEEDED", 4: "SUCCEEDED"})
+    request = json.loads((TEST_INPUTS / "orchestrator-rerun-payload.json").read_text())
+    request["input"]["rerunOf"] = "run-0"
+    request["input"]["batchSize"] = 1
+
+    result = prepared(prepare, lambda_context, request, run_id="run-2")
+
+    assert result == accepted("run-2", 1, batchSize=1)
+    assert [line["name"] for line in entries_file("run-2")] == ["e1"]
+
+
+def test_a_rerun_of_a_run_that_fully_succeeded_is_refused(prepare, lambda_context):
+    earlier_run(prepare, lambda_context, dict.fromkeys(range(5), "SUCCEEDED"))
+
+    result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-0"}}, run_id="run-2")
+
+    assert cause_of_refusal(result, "run-2") == (
+        "1 problem(s): rerunOf: every entry of run 'run-0' succeeded: nothing to run again"
+    )
+
+
+def test_a_rerun_of_a_run_without_results_is_refused(prepare, lambda_context):
+    result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-9"}}, run_id="run-2")
+
+    assert cause_of_refusal(result, "run-2") == (
+        "1 problem(s): rerunOf: run 'run-9' has no results (is it a run of this stack, and has it ended?)"
+    )
+
+
+def test_a_rerun_is_held_to_max_entries_naming_the_earlier_runs_entries(prepare, lambda_context, monkeypatch):
+    earlier_run(prepare, lambda_context, dict.fromkeys(range(5), "FAILED"))
+    monkeypatch.setenv("MAX_ENTRIES", "4")
+
+    result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-0"}}, run_id="run-2")
+
+    assert cause_of_refusal(result, "run-2") == "1 problem(s): 5 entries, at most 4 in one run (MaxEntries)"
+
+
+# ------------------------------------------------------------------ the run's audit item
+
+
+def test_the_run_is_recorded_running_with_what_it_holds(prepare, lambda_context):
+    prepared(prepare, lambda_context, inline({"name": "a"}, {"name": "b"}, batchSize=1))
+
+    item = audit_item("audit", RUN, -1)
+    started = item.pop("startedAt")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", started)
+    assert item == {
+        "runId": RUN,
+        "entryIndex": -1,
+        "status": "RUNNING",
+        "total": 2,
+        "succeeded": 0,
+        "failed": 0,
+        "batchSize": 1,
+        "source": "inline",
+    }
+    assert len(boto3.client("dynamodb").scan(TableName="audit")["Items"]) == 1
+
+
+def test_a_retried_invocation_leaves_the_runs_item_as_it_is(prepare, lambda_context):
+    request = inline({"name": "a"}, {"name": "b"})
+    first = prepared(prepare, lambda_context, request)
+    recorded = audit_item("audit", RUN, -1)
+    # A batch was counted meanwhile: a late retry of the preparation must not reset the counts.
+    boto3.client("dynamodb").update_item(
+        TableName="audit",
+        Key={"runId": {"S": RUN}, "entryIndex": {"N": "-1"}},
+        UpdateExpression="ADD succeeded :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+
+    again = prepared(prepare, lambda_context, request)
+
+    assert again == first
+    assert audit_item("audit", RUN, -1) == recorded | {"succeeded": 1}
+    assert entries_file() == [
+        {"index": 0, "name": "a", "entry": {"name": "a"}},
+        {"index": 1, "name": "b", "entry": {"name": "b"}},
+    ]
