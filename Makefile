@@ -60,7 +60,7 @@ serve: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) serve
 
 bench: system-tools $(VENV)/.installed
-	$(VENV)/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 100000:1000
+	$(VENV)/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 10000:250 100000:1000
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -236,7 +236,7 @@ fail_entry() { # INDEX ERROR CAUSE
 # do_entry INDEX EXPECTED ENTRY_JSON: the work of one entry (here: sleep, and fail when the entry
 # asks to). A non-zero status fails the entry; fail_entry gives it an error and a cause.
 do_entry() {
-    pause "$sleep_seconds"
+    [ "$sleep_seconds" -eq 0 ] || pause "$sleep_seconds"
     if [ "$2" = FAILED ]; then
         fail_entry "$1" Job.SimulatedFailure "the entry asked this sample job to fail (expectedJobStatus FAILED)"
         return 1

@@ -1,6 +1,6 @@
 """Benchmark: large requests through the emulator, against the floor of bare job processes.
 
-    .venv/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 100000:1000
+    .venv/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 10000:250 100000:1000
 
 Each RUN is ENTRIES:BATCH_SIZE. One emulator and one stack (lean path, trivial work: job sleep 0)
 serve every run. A run's entries are uploaded as JSON Lines and named by the request's `source`,
@@ -246,7 +246,9 @@ def floor(emulator: Emulator, stack: Any, entries: int, batch_size: int) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", default=["1000:100", "10000:100", "100000:1000"], metavar="N:BATCH")
+    parser.add_argument(
+        "--runs", nargs="+", default=["1000:100", "10000:100", "10000:250", "100000:1000"], metavar="N:BATCH"
+    )
     args = parser.parse_args()
     runs = [tuple(int(x) for x in run.split(":")) for run in args.runs]
     writes = DynamoDBWrites()
