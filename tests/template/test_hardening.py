@@ -117,16 +117,25 @@ def test_the_job_roles_trust_ecs_of_this_account_only_and_pull_one_repository_at
     assert conditional["Fn::If"][0] == "PullsFromEcr" and conditional["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
-def test_no_function_keeps_its_failed_events_in_a_queue():
-    """Their events carry task tokens (or CloudFormation's pre-signed response URL): a queue must not hold them."""
+def test_no_function_whose_events_carry_tokens_keeps_its_failed_events_in_a_queue():
+    """Their events carry task tokens (or CloudFormation's pre-signed response URL): a queue must not hold them.
+    Only the terminator, fed the parent's status changes (no token), keeps its failures, in the encrypted,
+    TLS-only queue of undelivered events."""
     assert "DeadLetterQueue" not in sam_template()["Globals"]["Function"]
     functions = resources("AWS::Serverless::Function")
-    assert [
-        n
+    keeping = {
+        n: f["Properties"]["EventInvokeConfig"]["DestinationConfig"]
         for n, f in functions.items()
-        if "DeadLetterQueue" in f["Properties"]
-        or ("EventInvokeConfig" in f["Properties"] and "DestinationConfig" in f["Properties"]["EventInvokeConfig"])
-    ] == []
+        if "EventInvokeConfig" in f["Properties"] and "DestinationConfig" in f["Properties"]["EventInvokeConfig"]
+    }
+    assert [n for n, f in functions.items() if "DeadLetterQueue" in f["Properties"]] == []
+    assert keeping == {
+        "TerminateRunJobsFunction": {
+            "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}}
+        }
+    }
+    [rule] = functions["TerminateRunJobsFunction"]["Properties"]["Events"].values()
+    assert rule["Properties"]["Pattern"]["source"] == ["aws.states"]
 
 
 def test_custom_resources_answer_within_minutes():
