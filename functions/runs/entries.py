@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from request_model import Entry, Source
-from run_layout import entries_key, results_prefix
+from run_layout import entries_key, results_prefix, summary_key
 
 MAX_ENTRY_BYTES = 32768  # one entry's JSON: it travels to its job with its batch (at most 192 KiB)
 MAX_PROBLEMS_LISTED = 20
@@ -98,7 +98,16 @@ class NotJson:
 
 
 def from_rerun(s3: Any, bucket: str, run_id: str) -> Iterator[tuple[str, Any]]:
-    """The entries of run RUN_ID that did not succeed, in their order."""
+    """The entries of run RUN_ID that did not succeed, in their order. The run must have ended: until
+    then, entries of batches still running have no result, and would be left out."""
+    try:
+        s3.head_object(Bucket=bucket, Key=summary_key(run_id))
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        raise InvalidRequestError(
+            [f"rerunOf: run {run_id!r} has not ended (no {summary_key(run_id)}): is it a run of this stack?"]
+        ) from exc
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=results_prefix(run_id))
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
     if not keys:

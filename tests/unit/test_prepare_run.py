@@ -528,9 +528,11 @@ def test_a_byte_order_mark_is_not_part_of_the_entries(prepare, lambda_context, k
 # ------------------------------------------------------------------ a rerun of an earlier run
 
 
-def earlier_run(prepare: Any, context: Any, statuses: dict[int, str], run_id: str = "run-0") -> None:
+def earlier_run(
+    prepare: Any, context: Any, statuses: dict[int, str], run_id: str = "run-0", ended: bool = True
+) -> None:
     """Run RUN_ID prepared with five entries, and results written for those in STATUSES, in
-    objects of two entries each, as batches of two would have left them."""
+    objects of two entries each, as batches of two would have left them; ENDED: its summary too."""
     entries = [{"name": f"e{i}", "attempt": 1} for i in range(5)]
     assert prepared(prepare, context, inline(*entries), run_id=run_id)["valid"] is True
     s3 = boto3.client("s3")
@@ -540,6 +542,8 @@ def earlier_run(prepare: Any, context: Any, statuses: dict[int, str], run_id: st
             body = "".join(json.dumps({"index": i, "name": f"e{i}", "status": statuses[i]}) + "\n" for i in indexes)
             key = f"runs/{run_id}/results/{first:09d}-{min(first + 1, 4):09d}.jsonl"
             s3.put_object(Bucket=RUNS, Key=key, Body=body.encode())
+    if ended:
+        s3.put_object(Bucket=RUNS, Key=f"runs/{run_id}/summary.json", Body=b"{}")
 
 
 def test_a_rerun_holds_the_entries_that_did_not_succeed_in_their_order(prepare, lambda_context):
@@ -578,11 +582,24 @@ def test_a_rerun_of_a_run_that_fully_succeeded_is_refused(prepare, lambda_contex
     )
 
 
-def test_a_rerun_of_a_run_without_results_is_refused(prepare, lambda_context):
+def test_a_rerun_of_an_unknown_run_is_refused(prepare, lambda_context):
     result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-9"}}, run_id="run-2")
 
-    assert cause_of_refusal(result, "run-2") == (
-        "1 problem(s): rerunOf: run 'run-9' has no results (is it a run of this stack, and has it ended?)"
+    assert (result["valid"], result["cause"]) == (
+        False,
+        "1 problem(s): rerunOf: run 'run-9' has not ended (no runs/run-9/summary.json): is it a run of this stack?",
+    )
+
+
+def test_a_rerun_of_a_run_still_going_is_refused(prepare, lambda_context):
+    """Batches still running have no results yet: their entries would be left out of the rerun."""
+    earlier_run(prepare, lambda_context, {0: "SUCCEEDED", 1: "FAILED"}, ended=False)
+
+    result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-0"}}, run_id="run-2")
+
+    assert (result["valid"], result["cause"]) == (
+        False,
+        "1 problem(s): rerunOf: run 'run-0' has not ended (no runs/run-0/summary.json): is it a run of this stack?",
     )
 
 
