@@ -34,15 +34,15 @@ batch = boto3.client("batch", config=CLIENT_CONFIG)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run, failure = event["run"], event.get("failure")
     run_id, total, bucket = run["runId"], run["total"], os.environ["RUNS_BUCKET"]
+    counts = run_counts(run_id)
+    if counts["ended"]:  # a repeated call (a retry, a redrive): the first one's report stands
+        return json.loads(s3.get_object(Bucket=bucket, Key=summary_key(run_id))["Body"].read())
     # No job outlives its run: one still queued or running (its batch stopped, or past the
     # tolerance) would write results nobody accounts for.
     reason = f"run {run_id} ended: its jobs must not outlive it"
     accounted = accounted_ranges(run_id)
     reported = frozenset(first for first, _ in accounted)
     stopped = stop_unfinished(batch, os.environ["JOB_QUEUE"], run_id, reason, reported)
-    counts = run_counts(run_id)
-    if counts["ended"]:  # a repeated call (a retry, a redrive): the first one's report stands
-        return json.loads(s3.get_object(Bucket=bucket, Key=summary_key(run_id))["Body"].read())
     failed_unaccounted = not_run = 0
     if counts["succeeded"] + counts["failed"] < total:
         failed_unaccounted, not_run = account_unaccounted(bucket, run, accounted, (failure or {}).get("Error") or "")
