@@ -12,20 +12,18 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from run_layout import result_line, results_key
+from shared import client
 
 logger = Logger()
 tracer = Tracer()
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
-s3 = boto3.client("s3", config=CLIENT_CONFIG)
-dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
-batch = boto3.client("batch", config=CLIENT_CONFIG)
+s3 = client("s3")
+dynamodb = client("dynamodb")
+batch = client("batch")
 
 
 class EntriesFailed(Exception):  # noqa: N818 - the error name Step Functions reports and the Map counts

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from request_model import Entry, Source
 from run_layout import entries_key, results_prefix, summary_key
+from shared import validation_problems
 
 MAX_ENTRY_BYTES = 32768  # one entry's JSON: it travels to its job with its batch (at most 192 KiB)
 MAX_PROBLEMS_LISTED = 20
@@ -161,7 +162,7 @@ def problem_of(place: str, entry: Any, seen: dict[str, str]) -> str | None:
     try:
         valid = Entry.model_validate(entry)
     except ValidationError as error:
-        return "; ".join(f"{place}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return "; ".join(validation_problems(error, place))
     size = len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())
     if size > MAX_ENTRY_BYTES:
         return f"{place}: {size} bytes, at most {MAX_ENTRY_BYTES} per entry: pass an S3 key instead"

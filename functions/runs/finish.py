@@ -14,19 +14,17 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from run_jobs import stop_unfinished
 from run_layout import entries_key, result_line, results_key, results_prefix, summary_key
+from shared import client
 
 logger = Logger()
 tracer = Tracer()
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
-s3 = boto3.client("s3", config=CLIENT_CONFIG)
-dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
-batch = boto3.client("batch", config=CLIENT_CONFIG)
+s3 = client("s3")
+dynamodb = client("dynamodb")
+batch = client("batch")
 
 
 @logger.inject_lambda_context

@@ -12,21 +12,19 @@ import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import ValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from entries import MAX_PROBLEMS_LISTED, InvalidRequestError, from_inline, from_rerun, from_source, write_entries
 from request_model import Envelope, Request
 from run_layout import entries_key, map_prefix, results_prefix
+from shared import client, validation_problems
 
 logger = Logger()
 tracer = Tracer()
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 5})
-s3 = boto3.client("s3", config=CLIENT_CONFIG)
+s3 = client("s3")
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+dynamodb = client("dynamodb")
 
 
 def refused(problems: list[str]) -> dict[str, Any]:
@@ -76,7 +74,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         request = Envelope.model_validate(event["request"]).input
     except ValidationError as error:
-        return refused([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()])
+        return refused(validation_problems(error))
     bucket = os.environ["RUNS_BUCKET"]
     if request.entries is not None:
         entries = from_inline(request.entries)

@@ -1,24 +1,10 @@
-"""A run's Batch jobs: how they are named, and stopping those that are unfinished.
+"""Stopping a run's unfinished Batch jobs (named as shared.job_name names them)."""
 
-A batch's job is `run-<run>-b<first entry>`, the full path's array job `run-<run>-array-<uuid>`
-(statemachines/orchestrator.asl.json). Batch's ListJobs filters names by prefix only, and a run's
-name may itself start with another run's name and a dash (`nightly`, `nightly-2`): a job is the
-run's only when the whole name matches.
-"""
-
-import re
 from typing import Any
 
+from shared import is_job_of
+
 UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
-
-
-def job_name(run_id: str, first: int) -> str:
-    """The job of the batch whose first entry is FIRST (a name must start with a letter or digit)."""
-    return f"run-{run_id}-b{first}"
-
-
-def is_job_of(run_id: str, name: str) -> bool:
-    return re.fullmatch(rf"run-{re.escape(run_id)}-(b\d+|array-[0-9a-f-]{{36}})", name) is not None
 
 
 def stop_unfinished(

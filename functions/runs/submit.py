@@ -18,7 +18,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -28,10 +27,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from botocore.exceptions import ClientError
-from run_jobs import job_name
 from run_layout import results_key
+from shared import TASK_CLOSED_ERRORS, client, job_name, redact, validation_problems
 from submit_request import SubmitJobRequest
 
 # ECS caps a task's container overrides at 8,192 characters, JSON punctuation and escaping
@@ -43,28 +41,21 @@ MAX_CAUSE_CHARS = 4096
 # Every job is tagged with its stack: the terminator may stop those only (an IAM condition on it).
 JOB_TAG = "sfn-batch-orchestrator:stack"
 
-# "standard" retries throttling errors (TooManyRequestsException) with backoff and jitter.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 6}, connect_timeout=5, read_timeout=20)
 
 logger = Logger()
 tracer = Tracer()
-batch = boto3.client("batch", config=CLIENT_CONFIG)
-sfn = boto3.client("stepfunctions", config=CLIENT_CONFIG)
+batch = client("batch", attempts=6, connect_timeout=5, read_timeout=20)
+sfn = client("stepfunctions", attempts=6, connect_timeout=5, read_timeout=20)
 # Asynchronous invocations can be delivered twice: the task token identifies the submission,
 # so a second delivery returns the first one's result instead of submitting a second job.
 # Powertools stores only a hash of the token.
-dynamodb = boto3.client("dynamodb", config=CLIENT_CONFIG)
+dynamodb = client("dynamodb", attempts=6, connect_timeout=5, read_timeout=20)
 persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
 idempotency = IdempotencyConfig(
     event_key_jmespath="taskToken",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=int(os.environ.get("IDEMPOTENCY_EXPIRY_SECONDS", "86400")),
 )
-
-
-def redact(token: str) -> str:
-    """A task token is a bearer credential: log only its last characters."""
-    return f"...{token[-8:]}"
 
 
 class TaskNotToldError(Exception):
@@ -81,7 +72,7 @@ def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
         code = exc.response["Error"]["Code"]
         logger.warning("task could not be failed", extra={"reason": code})
         # TaskTimedOut / InvalidToken: the task is already closed; nothing is waiting any more.
-        if code not in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+        if code not in TASK_CLOSED_ERRORS:
             raise TaskNotToldError(f"{error} not reported: {code}") from exc
     return {"submitted": False, "error": error, "cause": cause}
 
@@ -119,7 +110,7 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
     try:
         request = parse(event=event, model=SubmitJobRequest)
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        details = "; ".join(validation_problems(exc))
         return fail_task(token, "InvalidInput", f"submit request rejected: {details}")
 
     if not task_open(token):
@@ -168,7 +159,7 @@ def task_open(token: str) -> bool:
     try:
         sfn.send_task_heartbeat(taskToken=token)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+        if exc.response["Error"]["Code"] in TASK_CLOSED_ERRORS:
             return False
         raise
     return True

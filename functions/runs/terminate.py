@@ -6,15 +6,14 @@ that never get there (stopped by hand, timed out, failed in a state of their own
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from run_jobs import stop_unfinished
+from shared import client
 
 logger = Logger()
 tracer = Tracer()
-batch = boto3.client("batch", config=Config(retries={"mode": "standard", "total_max_attempts": 5}))
+batch = client("batch")
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.executionArn")

@@ -930,6 +930,25 @@ def early_callbacks_are_not_missed(patcher: Patcher, emulator: Any) -> None:
 
 @patch(
     service="stepfunctions",
+    defect="SendTaskHeartbeat is refused with InvalidToken while its task waits, when the task has no "
+    "HeartbeatSeconds or the engine has not yet started waiting (a heartbeat sent right after the token)",
+    aws="a heartbeat with the token of a waiting task is accepted, whether or not the task has HeartbeatSeconds",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskHeartbeat.html",
+    seen_in=MOTO,
+)
+def heartbeats_reach_a_waiting_task(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    def notify_heartbeat(self: CallbackEndpoint) -> bool:
+        if self._heartbeat_endpoint is not None:
+            self._heartbeat_endpoint.notify()
+        return True  # the pool found the token and no consumer error: the task waits
+
+    patcher.replace(CallbackEndpoint, "notify_heartbeat", notify_heartbeat)
+
+
+@patch(
+    service="stepfunctions",
     defect="lambda:invoke drops InvocationType: an Event invocation runs synchronously, and a function error "
     "fails the task instead of being retried by Lambda or reported by the function",
     aws="lambda:invoke passes InvocationType to Invoke; with Event the task's result is Lambda's 202 response",

@@ -679,6 +679,23 @@ def callback_before_the_wait_is_seen(aws: Aws) -> bool:
     return isinstance(outcome, CallbackOutcomeSuccess)
 
 
+@probe("heartbeats_reach_a_waiting_task")
+def heartbeat_without_heartbeat_seconds_is_accepted(aws: Aws) -> bool:
+    sfn, sqs = aws.client("stepfunctions"), aws.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    arn = create_machine(
+        sfn, {"StartAt": "Wait", "States": {"Wait": waiting_state(queue, TimeoutSeconds=20, End=True)}}
+    )
+    execution = sfn.start_execution(stateMachineArn=arn, name=unique("run"), input="{}")["executionArn"]
+    message = until(lambda: sqs.receive_message(QueueUrl=queue).get("Messages"), seconds=10)
+    token = json.loads(message[0]["Body"])["token"]
+    try:
+        sfn.send_task_heartbeat(taskToken=token)
+    finally:
+        sfn.send_task_success(taskToken=token, output="{}")
+    return finished(sfn, execution)["status"] == "SUCCEEDED"
+
+
 @probe("lambda_invoke_keeps_invocation_type")
 def lambda_invocation_type_reaches_lambda(aws: Aws) -> bool:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils

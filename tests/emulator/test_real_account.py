@@ -89,7 +89,7 @@ def test_no_task_token_in_any_batch_response_event_queue_or_log(observed):
     assert leaks == dict.fromkeys(where, 0)
 
 
-def test_array_childrens_events_are_not_delivered_to_the_notify_function(observed):
+def test_array_childrens_events_are_not_delivered_to_the_job_event_function(observed):
     stack, _ = observed
     runner = OrchestratorRun(stack.emulator.endpoint_url, stack.stack)
     execution = runner.start({"input": {"entries": [{"name": "array-events"}], "patterns": "full"}})
@@ -103,9 +103,9 @@ def test_array_childrens_events_are_not_delivered_to_the_notify_function(observe
     ]
     assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED")
 
-    notify = stack.stack.outputs["CallbackNotifyFunctionName"]
+    job_events = stack.stack.outputs["JobEventsFunctionName"]
     journal = stack.emulator.lambdas.journal.invocations
-    subjects = {i.subject for i in journal if i.function_name == notify and i.subject.startswith("aws.batch:")}
+    subjects = {i.subject for i in journal if i.function_name == job_events and i.subject.startswith("aws.batch:")}
     assert f"aws.batch:{entry.job_id}" in subjects, "the job that reports to a task is followed"
     assert not [s for s in subjects if s.startswith(f"aws.batch:{array_parent}")], "array children are not"
 

@@ -24,6 +24,8 @@ def load_handler(code_dir: Path, module: str = "app") -> ModuleType:
 
 
 def formatted(logger: Any, caplog: pytest.LogCaptureFixture) -> str:
-    """The captured records as the handler's Powertools Logger writes them to CloudWatch."""
+    """The captured records of the handler's Powertools Logger and its child loggers (one per module of
+    its code folder), as they write them to CloudWatch."""
     formatter = logger.registered_formatter
-    return "\n".join(formatter.format(record) for record in caplog.records if record.name == logger.name)
+    ours = [r for r in caplog.records if r.name == logger.name or r.name.startswith(f"{logger.name}.")]
+    return "\n".join(formatter.format(record) for record in ours)

@@ -33,7 +33,7 @@ def test_a_job_receives_a_reference_to_its_token_never_the_token():
         if "dynamodb:GetItem" in as_list(statement["Action"])
         and {"Fn::GetAtt": ["TaskTokenTable", "Arn"]} in as_list(statement["Resource"])
     }
-    assert readers == {"JobRole", "CallbackNotifyFunctionRole"}, "only the job and the dead-job path read tokens"
+    assert readers == {"JobRole", "JobEventsFunctionRole"}, "only the job and the dead-job path read tokens"
 
 
 def test_a_redeploy_keeps_the_job_definition_a_run_in_flight_submits():
@@ -119,8 +119,9 @@ def test_the_job_roles_trust_ecs_of_this_account_only_and_pull_one_repository_at
 
 def test_no_function_whose_events_carry_tokens_keeps_its_failed_events_in_a_queue():
     """Their events carry task tokens (or CloudFormation's pre-signed response URL): a queue must not hold them.
-    Only the terminator, fed the parent's status changes (no token), keeps its failures, in the encrypted,
-    TLS-only queue of undelivered events."""
+    Only the terminator, fed the parent's status changes, and the job-event function, fed Batch's events (a
+    reference to the token, never the token), keep their failures, in the encrypted, TLS-only queue of
+    undelivered events."""
     assert "DeadLetterQueue" not in sam_template()["Globals"]["Function"]
     functions = resources("AWS::Serverless::Function")
     keeping = {
@@ -129,13 +130,13 @@ def test_no_function_whose_events_carry_tokens_keeps_its_failed_events_in_a_queu
         if "EventInvokeConfig" in f["Properties"] and "DestinationConfig" in f["Properties"]["EventInvokeConfig"]
     }
     assert [n for n, f in functions.items() if "DeadLetterQueue" in f["Properties"]] == []
-    assert keeping == {
-        "TerminateRunJobsFunction": {
-            "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}}
-        }
+    queue = {"OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["UndeliveredEventsQueue", "Arn"]}}}
+    assert keeping == {"TerminateRunJobsFunction": queue, "JobEventsFunction": queue}
+    sources = {
+        n: [r["Properties"]["Pattern"]["source"] for r in functions[n]["Properties"]["Events"].values()]
+        for n in keeping
     }
-    [rule] = functions["TerminateRunJobsFunction"]["Properties"]["Events"].values()
-    assert rule["Properties"]["Pattern"]["source"] == ["aws.states"]
+    assert sources == {"TerminateRunJobsFunction": [["aws.states"]], "JobEventsFunction": [["aws.batch"]]}
 
 
 def test_custom_resources_answer_within_minutes():

@@ -191,6 +191,7 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     assert {
         "BatchSubmitFunction",
         "CallbackNotifyFunction",
+        "JobEventsFunction",
         "PrepareRunFunction",
         "AccountBatchFunction",
         "FinishRunFunction",

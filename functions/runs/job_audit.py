@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from batch_job import BatchJob
 from botocore.exceptions import ClientError
-from callback_request import BatchJob
 
 logger = Logger(child=True)
 

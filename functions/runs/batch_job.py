@@ -1,19 +1,9 @@
-"""Event of the notify function: which task to complete and how."""
+"""The "Batch Job State Change" event: the job as DescribeJobs shows it."""
 
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class CallbackRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    task_token: str = Field(alias="taskToken", min_length=1, max_length=2048)
-    status: Literal["SUCCEEDED", "FAILED"]
-    output: Any = Field(default_factory=dict)
-    error: str = Field(default="TaskFailed", min_length=1, max_length=256)
-    cause: str = Field(default="", max_length=32768)
+from pydantic import BaseModel, Field
 
 
 class BatchContainer(BaseModel):
@@ -22,8 +12,6 @@ class BatchContainer(BaseModel):
 
 
 class BatchJob(BaseModel):
-    """The `detail` of a "Batch Job State Change" event: the job as DescribeJobs shows it."""
-
     job_id: str = Field(alias="jobId")
     job_name: str = Field(alias="jobName")
     status: str
