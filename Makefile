@@ -1,16 +1,19 @@
-# Everything a newcomer or CI runs; each target sets up what it needs first.
-#   make demo   the sample payload through the whole application, locally, offline, without Docker
-#   make test   linters and the whole test suite
+# Everything a newcomer or CI runs; each target sets up what it needs first and says what it does.
+#   make demo       the sample payload through the whole application, locally, offline, without Docker
+#   make test       linters and the whole test suite
+#   make test-fast  the inner loop: unit, template and script tests, without the slowest checks
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+UV := $(VENV)/bin/uv
 SAM := .venv-sam/bin/sam
-CHECKOV := .venv-checkov/bin/checkov
 SYSTEM_TOOLS := busybox dash jq shellcheck
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
+# uv installs from the pinned files only, with this machine's interpreter (never a downloaded one).
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup system-tools demo serve build validate lint test bench clean
+.PHONY: setup system-tools demo serve build validate lint test test-fast bench clean
 
 # The demo's job works 3 s instead of the template's 20 (a template parameter, as on AWS).
 DEMO_PARAMS := --param batchSleepDuration=3 --param NestedWaitSeconds=1 --param Patterns=full
@@ -22,53 +25,64 @@ system-tools:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing$$missing"; \
+			echo "==> installing$$missing (Debian packages)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else echo "missing:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-$(VENV)/.installed: requirements/dev.txt
+# uv (pinned in requirements/uv.txt) installs every environment from its fully pinned file.
+$(VENV)/.installed: requirements/uv.txt requirements/dev.txt pyproject.toml
+	@echo "==> .venv: tests, moto, AWS CLI and the emulator (requirements/dev.txt), the project editable"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements/dev.txt
-	touch $@
+	$(VENV)/bin/pip install -q -r requirements/uv.txt
+	$(UV) pip sync -q --python $(VENV)/bin/python requirements/uv.txt requirements/dev.txt
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
+	@touch $@
 
-.venv-sam/.installed: requirements/sam.txt
-	$(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip install -q -r requirements/sam.txt
-	touch $@
+.venv-sam/.installed: requirements/sam.txt $(VENV)/.installed
+	@echo "==> .venv-sam: AWS SAM CLI (requirements/sam.txt)"
+	$(UV) venv -q --allow-existing --python "$$(command -v $(PYTHON))" .venv-sam
+	$(UV) pip sync -q --python .venv-sam/bin/python requirements/sam.txt
+	@touch $@
 
-.venv-checkov/.installed: requirements/checkov.txt
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install -q -r requirements/checkov.txt
-	touch $@
-
-# sam build needs an interpreter matching the functions' runtime (pyenv's is found too).
-RUNTIME_PYTHON_DIR = $(shell $(VENV)/bin/python -c "from tests.support.tools import runtime_python_dir; print(runtime_python_dir() or '')")
+.venv-checkov/.installed: requirements/checkov.txt $(VENV)/.installed
+	@echo "==> .venv-checkov: checkov (requirements/checkov.txt)"
+	$(UV) venv -q --allow-existing --python "$$(command -v $(PYTHON))" .venv-checkov
+	$(UV) pip sync -q --python .venv-checkov/bin/python requirements/checkov.txt
+	@touch $@
 
 validate: setup
 	$(SAM) validate --lint
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
+# sam build needs an interpreter matching the functions' runtime (pyenv's is found too).
 build: setup
-	@test -n "$(RUNTIME_PYTHON_DIR)" || { echo "sam build needs the functions' Python runtime on PATH"; exit 1; }
-	PATH="$(RUNTIME_PYTHON_DIR):$$PATH" $(SAM) build
+	@dir="$$($(VENV)/bin/python -m local_emulator.runtime_python)" || exit 1; \
+	PATH="$$dir:$$PATH" $(SAM) build
 
 demo: system-tools $(VENV)/.installed
+	@echo "==> demo: the sample payload through the template, state machines, functions and script on the local emulator"
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) run test-inputs/orchestrator-step-function-payload.json
 
 serve: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) serve
 
 bench: system-tools $(VENV)/.installed
-	$(VENV)/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 10000:250 100000:1000
+	$(VENV)/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
 
 lint: setup
+	@echo "==> lint: ruff, ruff format, shellcheck"
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	shellcheck -s sh batch-script/*.sh
 
 test: lint
+	@echo "==> test: every test (pytest markers: unit, script, template, emulator, slow; see docs/development.md)"
 	$(VENV)/bin/python -m pytest
+
+test-fast: system-tools $(VENV)/.installed
+	@echo "==> test-fast: unit, template and script tests, not the slow ones"
+	$(VENV)/bin/python -m pytest -m "not emulator and not slow"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Benchmark: large requests through the emulator, against the floor of bare job processes.
 
-    .venv/bin/python bench/run_benchmark.py --runs 1000:100 10000:100 10000:250 100000:1000
+    .venv/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
 
 Each RUN is ENTRIES:BATCH_SIZE. One emulator and one stack (lean path, trivial work: job sleep 0)
 serve every run. A run's entries are uploaded as JSON Lines and named by the request's `source`,
@@ -29,14 +29,14 @@ from typing import Any
 
 import boto3
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from local_emulator.batch_runtime import substitute_parameters
+from local_emulator.deploy import deploy
+from local_emulator.runner import OrchestratorRun
+from local_emulator.server import Emulator, free_port
+from local_emulator.waiting_tasks import ReferencedTasks
 
-from local_emulator.batch_runtime import substitute_parameters  # noqa: E402
-from local_emulator.deploy import deploy  # noqa: E402
-from local_emulator.run import OrchestratorRun  # noqa: E402
-from local_emulator.server import Emulator, free_port  # noqa: E402
-from tests.support.waiting_tasks import ReferencedTasks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 CONCURRENCY = 40  # batches at once (MapMaxConcurrency), and bare processes at once for the floor
 PARAMETERS = {

@@ -13,7 +13,8 @@ import boto3
 
 from local_emulator.deploy import DeployError, Stack, deploy, parse_overrides
 from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH, MAX_TASK_TOKEN_LENGTH
-from local_emulator.run import OrchestratorRun, print_table
+from local_emulator.run_record import write_record
+from local_emulator.runner import OrchestratorRun, print_table
 from local_emulator.server import DEFAULT_PORT, REGION, Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def command_run(args: argparse.Namespace, emulator: Emulator, stack: Stack) -> i
     print()
     print_table(result)
     folder = args.record_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{execution_arn.rsplit(':', 1)[-1]}"
-    runner.write_record(result, folder, emulator.lambdas.journal)
+    write_record(runner, result, folder, emulator.lambdas.journal)
     print(f"Record of the run (results, executions with their histories, job records and logs): {folder}")
     return 0 if result.succeeded else 1
 

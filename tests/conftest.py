@@ -4,6 +4,16 @@ import pytest
 
 from tests.support.faults import FAULTS
 
+FOLDER_MARKERS = ("unit", "script", "template", "emulator")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked by its folder (tests/<marker>/); `slow` it says itself."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in FOLDER_MARKERS:
+            item.add_marker(folder)
+
 
 @pytest.fixture(autouse=True)
 def aws_test_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,8 +23,8 @@ from typing import Any
 
 import boto3
 
+from local_emulator.waiting_tasks import WaitingTasks
 from tests.support.batch_queue import fargate_queue
-from tests.support.waiting_tasks import WaitingTasks
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 LAMBDA_TRUST = {

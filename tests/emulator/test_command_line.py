@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from local_emulator.server import free_port
-from tests.emulator.conftest import CALLBACK_ONLY
+from tests.emulator.stacks import CALLBACK_ONLY
 from tests.support.paths import ROOT, TEST_INPUTS
 
 FAST_PARAMS = [arg for key, value in CALLBACK_ONLY.items() for arg in ("--param", f"{key}={value}")]

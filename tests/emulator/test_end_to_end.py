@@ -8,8 +8,9 @@ import signal
 import time
 from typing import Any
 
-from local_emulator.run import OrchestratorRun
-from tests.emulator.conftest import SLOW_HEARTBEAT_SECONDS, Deployed, payload
+from local_emulator.run_record import write_record
+from local_emulator.runner import OrchestratorRun
+from tests.emulator.stacks import SLOW_HEARTBEAT_SECONDS, Deployed, payload
 
 
 def job(deployed: Deployed, job_id: str) -> dict[str, Any]:
@@ -189,7 +190,7 @@ def test_run_record_holds_results_histories_and_jobs_but_no_token(full: Deployed
     runner = OrchestratorRun(full.emulator.endpoint_url, full.stack)
     execution = runner.start({"input": {"entries": [{"name": "recorded"}]}})
     result = runner.result(runner.wait(execution, 120, progress=False), 0)
-    runner.write_record(result, tmp_path, full.emulator.lambdas.journal)
+    write_record(runner, result, tmp_path, full.emulator.lambdas.journal)
 
     tokens = full.task_tokens()
     assert len(tokens) >= 2 and all(len(token) >= 500 for token in tokens)  # notification, job

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local_emulator.run import OrchestratorRun, RunResult
+from local_emulator.runner import OrchestratorRun, RunResult
 from local_emulator.server import Emulator
-from tests.emulator.conftest import CALLBACK_ONLY, SLOW_HEARTBEAT_SECONDS, Deployed, deployed
+from tests.emulator.stacks import CALLBACK_ONLY, SLOW_HEARTBEAT_SECONDS, Deployed, deployed
 from tests.support.faults import record_fault
 
 ENTRY = {"input": {"entries": [{"name": "one"}]}}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.conftest import Deployed, deployed
+from tests.emulator.stacks import Deployed, deployed
 
 BUCKET = "user-requests"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from local_emulator.deploy import DeployError, deploy
-from local_emulator.run import OrchestratorRun
-from tests.emulator.conftest import CALLBACK_ONLY, Deployed, deployed
+from local_emulator.runner import OrchestratorRun
+from tests.emulator.stacks import CALLBACK_ONLY, Deployed, deployed
 from tests.support.paths import TEMPLATE
 
 

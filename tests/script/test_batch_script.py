@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.script.conftest import (
+from tests.script.job_script import (
     HEARTBEAT_SECONDS,
     RUNS_BUCKET,
     batch_items,
@@ -99,6 +99,7 @@ def test_a_batch_reports_every_entry_and_the_counts(shell, waiting_tasks, job_en
     assert not (tmp_path / "pwned").exists(), "entry text was run as shell code"
 
 
+@pytest.mark.slow
 def test_python3_writes_the_same_results_and_output_as_jq(shell, waiting_tasks, job_environment, clients, tmp_path):
     items = hostile_batch()
     written = {}
@@ -115,6 +116,7 @@ def test_python3_writes_the_same_results_and_output_as_jq(shell, waiting_tasks, 
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_heartbeats_keep_a_long_job_alive(shell, waiting_tasks, job_environment, clients):
     items = batch_items({"name": "slow"})
     task, key = waiting_tasks.start(entries=items), results_key()
@@ -259,6 +261,7 @@ def test_array_child_only_sleeps_and_calls_no_aws(shell, job_environment, comman
     assert command_lines.of("aws") == []
 
 
+@pytest.mark.slow
 def test_the_token_is_never_printed_nor_on_a_command_line(
     shell, waiting_tasks, job_environment, command_lines, clients
 ):

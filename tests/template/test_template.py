@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from local_emulator.runtime_python import runtime_python_dir
 from tests.support.paths import ROOT
 from tests.support.template import sam_template
-from tests.support.tools import runtime_python_dir, tool
+from tests.support.tools import tool
 from tests.support.translated import translated_template
 
 # Actions that accept no resource-level permission: "*" is the narrowest resource AWS allows.
@@ -153,11 +154,13 @@ def test_cfn_lint_with_serverless_rules_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_sam_validate_lint_is_clean():
     result = run_tool([tool("sam", ".venv-sam"), "validate", "--lint"], env=sam_environment())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_checkov_finds_nothing_unjustified():
     result = run_tool(
         [tool("checkov", ".venv-checkov"), "-f", "template.yaml", "--config-file", ".checkov.yaml", "-o", "json"]
@@ -176,6 +179,7 @@ def sam_environment(extra_path: str | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_sam_build_succeeds_without_docker(tmp_path):
     interpreter_dir = runtime_python_dir()
     if interpreter_dir is None:

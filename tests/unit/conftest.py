@@ -5,9 +5,9 @@ import pytest
 from moto import mock_aws
 
 from local_emulator import patches
+from local_emulator.waiting_tasks import WaitingTasks
 from tests.support.cloudformation_responses import responses  # noqa: F401  (a fixture kept with its helper)
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.waiting_tasks import WaitingTasks
 
 # Step Functions executes state machines (real task tokens); Batch records jobs without Docker.
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "batch": {"use_docker": False}}

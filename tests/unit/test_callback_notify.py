@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from local_emulator.waiting_tasks import WaitingTask, WaitingTasks
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
-from tests.support.waiting_tasks import WaitingTask, WaitingTasks
 
 
 @pytest.fixture

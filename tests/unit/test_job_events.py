@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 import pytest
 
+from local_emulator.waiting_tasks import WaitingTask
 from tests.support.audit_table import audit_item, create_audit_table, create_table_like
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
-from tests.support.waiting_tasks import WaitingTask
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any
 import boto3
 import pytest
 
+from local_emulator.waiting_tasks import WaitingTask, WaitingTasks
 from tests.support.audit_table import audit_item, create_audit_table, create_table_like, plain
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 from tests.support.template import sam_template
-from tests.support.waiting_tasks import WaitingTask, WaitingTasks
 
 HEARTBEAT_SECONDS = 90
 CHILD = "arn:aws:states:us-east-1:123456789012:execution:app-orchestrator/batches:0b9a6a52-5c57-4d8e-9d53-6f3c2f0e7a11"

@@ -1,7 +1,12 @@
-"""`run`: start the orchestrator with a payload, show progress, report every entry, keep a record."""
+"""Runs a request as a user would, against the emulator or a real stack: start the orchestrator with a
+payload, show progress, and read every entry's result from the run's results in S3.
+
+`OrchestratorRun.for_stack(name)` reads a deployed stack's outputs from CloudFormation (with no
+endpoint, the AWS SDK's own configuration decides where); the emulator passes its endpoint and the
+stack it deployed. The local record of a run is run_record.py's.
+"""
 
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -14,16 +19,7 @@ import boto3
 
 from local_emulator.deploy import Stack
 
-# A record of a large run keeps the first executions and jobs only (the results in S3 hold every entry).
-RECORDED_EXECUTIONS = 200
-RECORDED_JOBS = 400
 JOB_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-TOKEN_FIELD = re.compile(r'("(?:taskToken|TaskToken|token)\\?"\s*:\s*\\?")([^"\\]{9,})(\\?")')
-
-
-def redact_tokens(text: str) -> str:
-    """Task tokens are credentials: a record keeps only their last 8 characters."""
-    return TOKEN_FIELD.sub(lambda m: f"{m.group(1)}...{m.group(2)[-8:]}{m.group(3)}", text)
 
 
 @dataclass
@@ -84,13 +80,28 @@ class OrchestratorRun:
     """Starts a run, shows its progress, and reads its outcome as a user would: the parent's
     output (or the run's summary in S3 when it failed) and every entry's result from S3."""
 
-    def __init__(self, endpoint_url: str, stack: Stack, out: TextIO = sys.stdout) -> None:
+    def __init__(self, endpoint_url: str | None, stack: Stack, out: TextIO = sys.stdout) -> None:
         self.stack, self.out = stack, out
         self.sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url)
         self.batch = boto3.client("batch", endpoint_url=endpoint_url)
         self.logs = boto3.client("logs", endpoint_url=endpoint_url)
         self.s3 = boto3.client("s3", endpoint_url=endpoint_url)
         self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint_url)
+
+    @classmethod
+    def for_stack(cls, stack_name: str, endpoint_url: str | None = None, out: TextIO = sys.stdout) -> "OrchestratorRun":
+        """The runner of a deployed stack, from its CloudFormation outputs."""
+        [described] = boto3.client("cloudformation", endpoint_url=endpoint_url).describe_stacks(StackName=stack_name)[
+            "Stacks"
+        ]
+        outputs = described.get("Outputs", [])
+        stack = Stack(
+            name=stack_name,
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])},
+            outputs={o["OutputKey"]: o["OutputValue"] for o in outputs},
+            descriptions={o["OutputKey"]: o.get("Description", "") for o in outputs},
+        )
+        return cls(endpoint_url, stack, out)
 
     @property
     def bucket(self) -> str:
@@ -199,65 +210,6 @@ class OrchestratorRun:
             for page in self.sfn.get_paginator("list_executions").paginate(mapRunArn=map_run["mapRunArn"]):
                 found.extend(e["executionArn"] for e in page["executions"])
         return found
-
-    # -- the run's record ------------------------------------------------------------------
-    def write_record(self, result: RunResult, folder: Path, lambda_journal: Any) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        write = lambda name, data: (folder / name).write_text(redact_tokens(json.dumps(data, indent=2, default=str)))  # noqa: E731
-        write("stack-outputs.json", self.stack.outputs)
-        write("report.json", {"execution": result.execution_arn, "status": result.status, "report": result.report})
-        with (folder / "results.jsonl").open("w") as results:
-            results.writelines(json.dumps(e.__dict__) + "\n" for e in result.entries)
-        executions = folder / "executions"
-        executions.mkdir(exist_ok=True)
-        arns = self.executions_of(result.execution_arn)
-        for arn in arns[:RECORDED_EXECUTIONS]:
-            history = [
-                e
-                for p in self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
-                for e in p["events"]
-            ]
-            name = arn.split(":execution:", 1)[1].replace("/", ".").replace(":", ".")
-            write(
-                f"executions/{name}.json",
-                {"execution": self.sfn.describe_execution(executionArn=arn), "history": history},
-            )
-            history_of_nested = [
-                json.loads(e["taskSucceededEventDetails"]["output"]).get("ExecutionArn")
-                for e in history
-                if e.get("taskSucceededEventDetails", {}).get("resource") == "startExecution.sync:2"
-            ]
-            for nested in filter(None, history_of_nested):
-                events = [
-                    e
-                    for p in self.sfn.get_paginator("get_execution_history").paginate(executionArn=nested)
-                    for e in p["events"]
-                ]
-                write(
-                    f"executions/{nested.split(':execution:', 1)[1].replace(':', '.')}.json",
-                    {"execution": self.sfn.describe_execution(executionArn=nested), "history": events},
-                )
-        jobs = folder / "jobs"
-        jobs.mkdir(exist_ok=True)
-        log_group = self.stack.outputs["JobLogGroupName"]
-        for job in self.all_jobs()[:RECORDED_JOBS]:
-            write(f"jobs/{job['jobId'].replace(':', '-')}.json", job)
-            stream = job.get("container", {}).get("logStreamName")
-            if stream:
-                try:
-                    events = self.logs.get_log_events(logGroupName=log_group, logStreamName=stream)["events"]
-                    text = "".join(e["message"] + "\n" for e in events)
-                except self.logs.exceptions.ResourceNotFoundException:  # a job's log is published as it ends
-                    text = f"(no log yet: the job was {job['status']} when this record was written)\n"
-                (jobs / f"{job['jobId'].replace(':', '-')}.log").write_text(redact_tokens(text))
-        functions = folder / "functions"
-        functions.mkdir(exist_ok=True)
-        by_function: dict[str, list[str]] = {}
-        for invocation in lambda_journal.invocations:
-            by_function.setdefault(invocation.function_name, []).append(invocation.logs)
-        for name, logs in by_function.items():
-            (functions / f"{name}.log").write_text(redact_tokens("".join(logs)))
-        result.record_dir = folder
 
     def all_jobs(self) -> list[dict[str, Any]]:
         queue = self.stack.outputs["JobQueueArn"]
