@@ -240,3 +240,9 @@ def test_the_audit_table_holds_the_runs_summary_and_every_batch(callback_only: D
     jobs = {e.index: e.job_id for e in result.entries}
     assert [b["jobId"] for b in batches] == [jobs[0], jobs[2], jobs[4]]
     assert all(b["accountedAt"] and b["childExecutionArn"] for b in batches)
+
+
+def test_the_runner_finds_a_deployed_stack_by_its_name_as_on_aws(full: Deployed):
+    runner = OrchestratorRun.for_stack(full.stack.name, full.emulator.endpoint_url)
+    assert runner.stack.outputs == full.stack.outputs
+    assert runner.stack.parameters["Patterns"] == "full"

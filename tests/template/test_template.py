@@ -1,7 +1,9 @@
 """Checks of template.yaml: IAM, parameters, outputs, and the linters and builders users run."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,18 +206,44 @@ def test_sam_build_succeeds_without_docker(tmp_path):
         "template.yaml",
     } <= built
     assert (build_dir / "ScriptPublisherFunction" / "batch-notify-step-function.sh").is_file()
+    # The module every handler shares is packaged with each function.
+    functions = [
+        n for n, r in sam_template()["Resources"].items() if r["Properties"].get("CodeUri") == "functions/runs/"
+    ]
+    assert len(functions) == 7
+    assert all((build_dir / name / "shared.py").is_file() for name in functions)
     assert (build_dir / "BatchSubmitFunction" / "aws_lambda_powertools").is_dir()
     # aws-xray-sdk brings botocore: the function ships the matching boto3 too, not the runtime's.
     assert (build_dir / "BatchSubmitFunction" / "botocore").is_dir()
     assert (build_dir / "BatchSubmitFunction" / "boto3").is_dir()
 
 
-def test_readme_documents_every_parameter_and_output():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_document_every_parameter_and_output():
+    operating = (ROOT / "docs" / "operating.md").read_text()
     missing = [
-        name for name in [*sam_template()["Parameters"], *sam_template()["Outputs"]] if f"`{name}`" not in readme
+        name for name in [*sam_template()["Parameters"], *sam_template()["Outputs"]] if f"`{name}`" not in operating
     ]
     assert missing == []
+
+
+def test_the_docs_links_lead_somewhere():
+    """Every relative link of the README and docs/ names a file that exists, and a heading in it."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target, anchor in re.findall(r"\]\((?!https?:)([^)#]*)(?:#([^)]*))?\)", page.read_text()):
+            linked = (page.parent / target).resolve() if target else page
+            if not linked.is_file():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and anchor not in anchors(linked):
+                broken.append(f"{page.name}: {target}#{anchor}")
+    assert broken == []
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a Markdown page's headings."""
+    headings = re.findall(r"^#+ (.*)$", page.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
 
 
 def test_readme_commands_exist_in_the_makefile():
