@@ -33,9 +33,11 @@ KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
 MAX_CONTAINER_OVERRIDES_CHARACTERS = 8192  # ECS RunTask: "8192 characters ... includes the JSON formatting"
 POLL_SECONDS = 0.05
 # On AWS, jobs run on their own Fargate capacity and never slow Step Functions or Lambda; here
-# they share the machine's CPUs, so they run at the lowest priority: many busy jobs cannot
-# starve the functions and the engine whose answers the waiting tasks' heartbeats bound.
-LOWEST_PRIORITY = ["nice", "-n", "19"] if shutil.which("nice") else []
+# they share the machine's CPUs, so they run at a low priority: many busy jobs cannot starve the
+# functions and the engine whose answers the waiting tasks' heartbeats bound. Not the lowest (19):
+# other busy processes of the machine (a second test worker) left such jobs about 1.5 % of a CPU,
+# and a run of four entries then took minutes; at 10 they keep about a tenth of a CPU.
+LOW_PRIORITY = ["nice", "-n", "10"] if shutil.which("nice") else []
 
 
 class BatchRuntime:
@@ -116,7 +118,7 @@ class BatchRuntime:
         command = substitute_parameters(job._get_container_property("command", []), job.parameters)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [*LOWEST_PRIORITY, *command],
+                [*LOW_PRIORITY, *command],
                 cwd=workdir,
                 env=self._environment(job, attempt, workdir),
                 stdin=subprocess.DEVNULL,

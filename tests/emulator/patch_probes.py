@@ -1004,7 +1004,11 @@ def custom_resource_response_url_is_reachable(aws: Aws) -> bool:
             aws,
             {
                 "Fn": function_resource(),
-                "Custom": {"Type": "Custom::Probe", "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}}},
+                # The probe's function never answers: the stack gives up after ServiceTimeout.
+                "Custom": {
+                    "Type": "Custom::Probe",
+                    "Properties": {"ServiceToken": {"Fn::GetAtt": ["Fn", "Arn"]}, "ServiceTimeout": 3},
+                },
             },
             seconds=5,
         )
