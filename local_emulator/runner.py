@@ -4,8 +4,12 @@ payload, show progress, and read every entry's result from the run's results in 
 `OrchestratorRun.for_stack(name)` reads a deployed stack's outputs from CloudFormation (with no
 endpoint, the AWS SDK's own configuration decides where); the emulator passes its endpoint and the
 stack it deployed. The local record of a run is run_record.py's.
+
+    python -m local_emulator.runner --stack NAME PAYLOAD   # a run on a deployed stack, with the AWS
+                                                            # SDK's own configuration (profile, region)
 """
 
+import argparse
 import json
 import sys
 import time
@@ -80,8 +84,10 @@ class OrchestratorRun:
     """Starts a run, shows its progress, and reads its outcome as a user would: the parent's
     output (or the run's summary in S3 when it failed) and every entry's result from S3."""
 
-    def __init__(self, endpoint_url: str | None, stack: Stack, out: TextIO = sys.stdout) -> None:
-        self.stack, self.out = stack, out
+    def __init__(
+        self, endpoint_url: str | None, stack: Stack, out: TextIO = sys.stdout, poll_seconds: float = 0.5
+    ) -> None:
+        self.stack, self.out, self.poll_seconds = stack, out, poll_seconds
         self.sfn = boto3.client("stepfunctions", endpoint_url=endpoint_url)
         self.batch = boto3.client("batch", endpoint_url=endpoint_url)
         self.logs = boto3.client("logs", endpoint_url=endpoint_url)
@@ -101,7 +107,8 @@ class OrchestratorRun:
             outputs={o["OutputKey"]: o["OutputValue"] for o in outputs},
             descriptions={o["OutputKey"]: o.get("Description", "") for o in outputs},
         )
-        return cls(endpoint_url, stack, out)
+        # A real account's ListJobs and DescribeExecution quotas are a few calls a second.
+        return cls(endpoint_url, stack, out, poll_seconds=5.0)
 
     @property
     def bucket(self) -> str:
@@ -113,9 +120,14 @@ class OrchestratorRun:
             stateMachineArn=self.stack.outputs["OrchestratorStateMachineArn"], name=name, input=json.dumps(payload)
         )["executionArn"]
 
-    def wait(self, execution_arn: str, timeout_seconds: float, progress: bool = True) -> dict[str, Any]:
+    def wait(
+        self, execution_arn: str, timeout_seconds: float | None, progress: bool = True, stop_on_timeout: bool = True
+    ) -> dict[str, Any]:
+        """The execution's description once it has ended; past TIMEOUT_SECONDS, the run is stopped
+        (the emulator's runs), or left running and described as it is (a real stack's)."""
         started = time.monotonic()
         bar = Progress(self.out)
+        stopping = False
         try:
             while True:
                 description = self.sfn.describe_execution(executionArn=execution_arn)
@@ -124,11 +136,17 @@ class OrchestratorRun:
                     bar.show(elapsed, self.progress_counts(execution_arn))
                 if description["status"] != "RUNNING":
                     return description
-                if elapsed > timeout_seconds:
-                    self.sfn.stop_execution(
-                        executionArn=execution_arn, error="Local.Timeout", cause=f"run exceeded {timeout_seconds:.0f} s"
-                    )
-                time.sleep(0.5)
+                if timeout_seconds is not None and elapsed > timeout_seconds:
+                    if not stop_on_timeout:
+                        return description
+                    if not stopping:
+                        self.sfn.stop_execution(
+                            executionArn=execution_arn,
+                            error="Local.Timeout",
+                            cause=f"run exceeded {timeout_seconds:.0f} s",
+                        )
+                        stopping = True
+                time.sleep(self.poll_seconds)
         finally:
             bar.done()
 
@@ -259,3 +277,32 @@ def print_table(result: RunResult, out: TextIO = sys.stdout, rows_shown: int = 5
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_emulator.runner",
+        description="Run a request on a deployed stack: progress, then every entry's result. "
+        "Exits 0 when every entry succeeded, 1 when one did not, 3 when the run was still going at --timeout.",
+    )
+    parser.add_argument("--stack", required=True, help="the deployed stack's name (sam deploy --stack-name)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait; the run goes on past them, unstopped")
+    parser.add_argument("payload", type=Path, help="the orchestrator's input, as a JSON file")
+    args = parser.parse_args(argv)
+    payload = json.loads(args.payload.read_text())
+    runner = OrchestratorRun.for_stack(args.stack)
+    started = time.monotonic()
+    execution_arn = runner.start(payload)
+    print(f"Started {execution_arn}", flush=True)
+    description = runner.wait(execution_arn, args.timeout, stop_on_timeout=False)
+    if description["status"] == "RUNNING":
+        print(f"Still running after {args.timeout:.0f} s: {execution_arn}")
+        return 3
+    result = runner.result(description, time.monotonic() - started)
+    print()
+    print_table(result)
+    return 0 if result.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,12 +5,15 @@ audit table."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
 from local_emulator.run_record import write_record
 from local_emulator.runner import OrchestratorRun
 from tests.emulator.stacks import SLOW_HEARTBEAT_SECONDS, Deployed, payload
+from tests.support.paths import ROOT, TEST_INPUTS
 
 
 def job(deployed: Deployed, job_id: str) -> dict[str, Any]:
@@ -246,3 +249,24 @@ def test_the_runner_finds_a_deployed_stack_by_its_name_as_on_aws(full: Deployed)
     runner = OrchestratorRun.for_stack(full.stack.name, full.emulator.endpoint_url)
     assert runner.stack.outputs == full.stack.outputs
     assert runner.stack.parameters["Patterns"] == "full"
+
+
+def test_the_runners_command_runs_a_request_on_a_deployed_stack(full: Deployed):
+    """What a user runs against a stack on AWS; here the SDK's AWS_ENDPOINT_URL names the emulator."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_emulator.runner",
+            "--stack",
+            full.stack.name,
+            str(TEST_INPUTS / "orchestrator-step-function-payload.json"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "AWS_ENDPOINT_URL": full.emulator.endpoint_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "SUCCEEDED in" in result.stdout and "2 entries (2 succeeded)" in result.stdout
