@@ -40,16 +40,17 @@ MAX_CONTAINER_OVERRIDES = 8192
 MAX_CAUSE_CHARS = 4096
 # Every job is tagged with its stack: the terminator may stop those only (an IAM condition on it).
 JOB_TAG = "sfn-batch-orchestrator:stack"
-
+# One attempt more than the other functions', and short timeouts: the task waits for this function.
+CLIENT_SETTINGS = {"attempts": 6, "connect_timeout": 5, "read_timeout": 20}
 
 logger = Logger()
 tracer = Tracer()
-batch = client("batch", attempts=6, connect_timeout=5, read_timeout=20)
-sfn = client("stepfunctions", attempts=6, connect_timeout=5, read_timeout=20)
+batch = client("batch", **CLIENT_SETTINGS)
+sfn = client("stepfunctions", **CLIENT_SETTINGS)
 # Asynchronous invocations can be delivered twice: the task token identifies the submission,
 # so a second delivery returns the first one's result instead of submitting a second job.
 # Powertools stores only a hash of the token.
-dynamodb = client("dynamodb", attempts=6, connect_timeout=5, read_timeout=20)
+dynamodb = client("dynamodb", **CLIENT_SETTINGS)
 persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
 idempotency = IdempotencyConfig(
     event_key_jmespath="taskToken",
