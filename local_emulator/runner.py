@@ -167,17 +167,18 @@ class OrchestratorRun:
                 f" | batches: {counts['succeeded']} succeeded, {counts['failed']} failed, {counts['running']} running"
             )
             text += f", {counts['pending']} pending"
-        jobs = self.job_counts()
+        jobs = self.job_counts(execution_arn)
         job_text = ", ".join(f"{jobs[s]} {s.lower()}" for s in JOB_STATUSES if jobs.get(s)) or "none yet"
         return f"{text} | jobs: {job_text}"
 
-    def job_counts(self) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        queue = self.stack.outputs["JobQueueArn"]
-        for status in JOB_STATUSES:
-            for page in self.batch.get_paginator("list_jobs").paginate(jobQueue=queue, jobStatus=status):
-                counts[status] += len(page["jobSummaryList"])
-        return counts
+    def job_counts(self, execution_arn: str) -> Counter[str]:
+        """The run's jobs by status, from one listing: with a name filter, ListJobs returns every
+        status, and leaves out the queue's other runs (a real queue keeps days of them)."""
+        pages = self.batch.get_paginator("list_jobs").paginate(
+            jobQueue=self.stack.outputs["JobQueueArn"],
+            filters=[{"name": "JOB_NAME", "values": [f"run-{execution_arn.rsplit(':', 1)[-1]}-*"]}],
+        )
+        return Counter(job["status"] for page in pages for job in page["jobSummaryList"])
 
     def result(self, description: dict[str, Any], wall_seconds: float) -> RunResult:
         result = RunResult(
