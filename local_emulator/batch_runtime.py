@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
 MAX_CONTAINER_OVERRIDES_CHARACTERS = 8192  # ECS RunTask: "8192 characters ... includes the JSON formatting"
 POLL_SECONDS = 0.05
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # On AWS, jobs run on their own Fargate capacity and never slow Step Functions or Lambda; here
 # they share the machine's CPUs, so they run at a low priority: many busy jobs cannot starve the
 # functions and the engine whose answers the waiting tasks' heartbeats bound. Not the lowest (19):
@@ -51,6 +52,7 @@ class BatchRuntime:
         self.lock = threading.Lock()
         self.stopping = False
         self.running: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its process
+        self.path_first = ""  # a folder whose programs come first on a job's PATH (the warm AWS CLI)
 
     def stop(self) -> None:
         self.stopping = True
@@ -171,7 +173,9 @@ class BatchRuntime:
 
     def _environment(self, job: Any, attempt: int, workdir: Path) -> dict[str, str]:
         env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": ":".join(
+                filter(None, [self.path_first, str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"])
+            ),
             "HOME": str(workdir),
             "TMPDIR": str(workdir / "tmp"),
             "LANG": "C.UTF-8",

@@ -16,6 +16,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 from local_emulator import patches, service_events
+from local_emulator.aws_cli_server import WarmAwsCli
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
 from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH, MAX_TASK_TOKEN_LENGTH
@@ -72,6 +73,7 @@ class Emulator:
         self._state = None if state_dir else tempfile.TemporaryDirectory(prefix="local-emulator-")
         self.state_dir = Path(state_dir or self._state.name)
         self.lambdas = LambdaRuntime(self.state_dir, self.endpoint_url, REGION)
+        self.aws_cli = WarmAwsCli()  # the AWS CLI of jobs, first on their PATH
         self.batch = BatchRuntime(self.state_dir, self.endpoint_url, REGION, service_events.emit_batch_job_state_change)
         self.server: ThreadedMotoServer | None = None
         # The environment, moto's config, log levels and warning filters as they were before start.
@@ -98,6 +100,7 @@ class Emulator:
             # moto's backends are process-wide: an emulator started after another in the same process
             # (pytest runs several test modules per worker) must not find the earlier one's stacks.
             moto_api_backend.reset()
+            self.batch.path_first = str(self.aws_cli.start().bin)
             self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self.server.start()
         except BaseException:
@@ -108,6 +111,7 @@ class Emulator:
     def stop(self) -> None:
         self.batch.stop()
         self.lambdas.stop()
+        self.aws_cli.stop()
         if self.server is not None:
             self.server.stop()
             self.server = None

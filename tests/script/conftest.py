@@ -16,9 +16,14 @@ from tests.support.audit_table import create_table_like
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with Emulator(port=free_port()) as emulator:
-        yield emulator.endpoint_url
+def emulator() -> Iterator[Emulator]:
+    with Emulator(port=free_port()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def endpoint(emulator: Emulator) -> str:
+    return emulator.endpoint_url
 
 
 @pytest.fixture
@@ -55,15 +60,16 @@ def shell(request: pytest.FixtureRequest) -> list[str]:
 
 
 @pytest.fixture
-def job_environment(endpoint: str, tmp_path: Path, token_table: str, runs_bucket: str) -> dict[str, str]:
+def job_environment(emulator: Emulator, tmp_path: Path, token_table: str, runs_bucket: str) -> dict[str, str]:
     """What the job container sees: AWS_BATCH_* variables, credentials, the endpoint, a private /tmp,
-    the template's TASK_TOKEN_TABLE and RUNS_BUCKET."""
-    venv_bin = str(Path(sys.executable).parent)  # the AWS CLI installed beside these tests
+    the template's TASK_TOKEN_TABLE and RUNS_BUCKET; the emulator's AWS CLI first on its PATH, as in
+    the emulator's jobs, then the programs installed beside these tests (python3)."""
+    venv_bin = str(Path(sys.executable).parent)
     return {
-        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{emulator.aws_cli.bin}:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
-        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

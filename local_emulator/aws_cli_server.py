@@ -1,0 +1,221 @@
+"""The AWS CLI of local jobs, imported once: each `aws` call runs in a fork of one warm interpreter.
+
+On AWS every `aws` call of a job is a new process of its container's CLI. Locally all jobs share
+the machine's CPUs, and that start-up (importing botocore and awscli, building the command table:
+about 0.45 s of CPU of a call's 0.65 s) was about half the CPU of an emulated run. This server
+imports the CLI once; the `aws` first on a job's PATH (`aws_cli_client.py`) hands it the call's
+arguments, environment, working directory, umask, priority, process group and standard streams;
+the server forks, and the child runs the CLI's own `aws` program with them, in the job's process
+group (TerminateJob's signals reach it), so that the job sees the same output and exit status as
+from a process of its own. No library forks a warm AWS CLI; hence this module.
+
+The interpreter's start-up settings (locale, UTF-8 mode) are the server's, started with the
+environment jobs get (LANG=C.UTF-8, no PYTHON* variables): the same as a job's own `aws` would have.
+"""
+
+import contextlib
+import gc
+import importlib
+import json
+import os
+import runpy
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+CLIENT = Path(__file__).with_name("aws_cli_client.py")
+# What a job's interpreter starts with, for the server's start: the locale a job gets, nothing else.
+JOB_INTERPRETER_ENVIRONMENT = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+MAX_MESSAGE_BYTES = 1024 * 1024  # a call's arguments and environment (a job's are a few KB)
+HEADER = struct.Struct("!I")
+
+
+def real_aws_program() -> Path:
+    """The AWS CLI's own `aws` script, installed beside this interpreter."""
+    program = shutil.which("aws", path=str(Path(sys.executable).parent))
+    if program is None:
+        raise RuntimeError(f"the AWS CLI is not installed beside {sys.executable}: run `make setup`")
+    return Path(program)
+
+
+def warm_up() -> None:
+    """Import what a call imports, once: the CLI, its plugins, and its command table's modules."""
+    import awscli.clidriver
+
+    driver = awscli.clidriver.create_clidriver()
+    driver._create_parser(driver._get_command_table())  # a throw-away driver: only its imports stay
+    gc.freeze()  # the imported objects: kept out of the children's collections, their pages shared
+
+
+def run_call(connection: socket.socket, others: list[int]) -> None:
+    """In the forked child: become the call's process, run the CLI, and exit with its status."""
+    header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
+    length = HEADER.unpack(header)[0]
+    if length > MAX_MESSAGE_BYTES or len(fds) != 3:
+        raise RuntimeError(f"not a call: {length} bytes, {len(fds)} streams")
+    call = json.loads(connection.recv(length, socket.MSG_WAITALL))
+    for fd in others:
+        os.close(fd)
+    connection.close()
+    for signum in (signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    os.setpgid(0, call["pgid"])
+    with_priority(call["priority"])
+    os.umask(call["umask"])
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(call["cwd"])
+    os.environ.clear()
+    os.environ.update(call["env"])
+    program = real_aws_program()
+    sys.argv = [call["argv0"], *call["args"]]
+    sys.path[0] = str(program.parent)  # as for a script started on its own
+    import awscli
+
+    importlib.reload(awscli)  # its import reads AWS_DATA_PATH from the call's environment
+    status = 0
+    try:
+        runpy.run_path(str(program), run_name="__main__")
+    except SystemExit as done:
+        status = exit_status(done.code)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def exit_status(code: object) -> int:
+    """The status sys.exit(code) gives a process: an int as is, None 0, anything else printed and 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def with_priority(priority: int) -> None:
+    with contextlib.suppress(PermissionError):  # only a lower niceness than the server's needs privileges
+        os.setpriority(os.PRIO_PROCESS, 0, priority)
+
+
+def serve(socket_path: str) -> None:
+    warm_up()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(128)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select(), through the wake-up pipe
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    calls: dict[int, socket.socket] = {}  # child pid -> its caller's connection
+    print("ready", flush=True)
+    while True:
+        readable, _, _ = select.select([listener, wake_read], [], [])
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+        if listener in readable:
+            connection, _ = listener.accept()
+            others = [listener.fileno(), wake_read, wake_write, *(c.fileno() for c in calls.values())]
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    run_call(connection, others)
+                except BaseException:
+                    traceback.print_exc()  # on the call's standard error, once it has it
+                finally:
+                    os._exit(255)  # the AWS CLI's status for an error of its own
+            calls[pid] = connection
+        reap(calls)
+
+
+def reap(calls: dict[int, socket.socket]) -> None:
+    """Tell each caller whose child ended how it ended: its exit status, or the signal that killed it."""
+    while calls:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection = calls.pop(pid, None)
+        if connection is None:
+            continue
+        if os.WIFSIGNALED(status):
+            answer = {"signal": os.WTERMSIG(status)}
+        else:
+            answer = {"status": os.waitstatus_to_exitcode(status)}
+        with contextlib.suppress(OSError):  # the caller is gone (killed with its job)
+            connection.sendall(json.dumps(answer).encode())
+        connection.close()
+
+
+class WarmAwsCli:
+    """Starts the server for an emulator's jobs; `bin` is the folder to put first on their PATH."""
+
+    def __init__(self) -> None:
+        self.directory: Path | None = None
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def bin(self) -> Path:
+        assert self.directory is not None, "the warm AWS CLI is not started"
+        return self.directory / "bin"
+
+    def start(self) -> "WarmAwsCli":
+        # Its own short folder: a Unix socket's path has at most 107 bytes.
+        self.directory = Path(tempfile.mkdtemp(prefix="aws-cli-"))
+        socket_path = self.directory / "socket"
+        errors = (self.directory / "server.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", __spec__.name, str(socket_path)],
+            env={**JOB_INTERPRETER_ENVIRONMENT, "HOME": str(self.directory)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        errors.close()
+        if self.process.stdout.readline().strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the warm AWS CLI did not start: {(self.directory / 'server.log').read_text()}")
+        self.bin.mkdir()
+        program = self.bin / "aws"
+        program.write_text(
+            f"#!{sys.executable} -IS\n"
+            "import runpy, sys\n"
+            f"runpy.run_path({str(CLIENT)!r}, run_name='__main__',"
+            f" init_globals={{'SOCKET_PATH': {str(socket_path)!r}, 'PROGRAM': sys.argv[0],"
+            f" 'SERVER_SESSION': {os.getsid(self.process.pid)}, 'REAL_AWS': {str(real_aws_program())!r}}})\n"
+        )
+        program.chmod(0o755)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process.stdout.close()
+            self.process = None
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
