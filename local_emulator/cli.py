@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.param)
+        # The input first: a file that is missing or not JSON is refused before a deploy of seconds.
+        args.document = read_json(args.payload if args.command == "run" else getattr(args, "event", None))
         with Emulator(args.port, task_token_length=args.task_token_length) as emulator:
             print(f"Deploying {args.template.name} into the emulator at {emulator.endpoint_url} ...", flush=True)
             started = time.monotonic()
@@ -74,11 +77,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def read_json(path: Path | None) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RuntimeError(f"{path} is not JSON: {error}") from None
+
+
 def command_run(args: argparse.Namespace, emulator: Emulator, stack: Stack) -> int:
-    payload = json.loads(args.payload.read_text())
     runner = OrchestratorRun(emulator.endpoint_url, stack)
     started = time.monotonic()
-    execution_arn = runner.start(payload)
+    execution_arn = runner.start(args.document)
     print(f"Started run {execution_arn.rsplit(':', 1)[-1]} with {args.payload}", flush=True)
     description = runner.wait(execution_arn, args.timeout)
     result = runner.result(description, time.monotonic() - started)

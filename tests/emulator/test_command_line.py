@@ -81,6 +81,7 @@ def test_run_rejects_a_payload_that_is_not_json(tmp_path):
     )
     assert result.returncode == 2
     assert "error:" in result.stderr
+    assert f"error: {bad} is not JSON: " in result.stderr and "Deploying" not in result.stdout  # refused first
 
 
 def test_invoke_runs_one_function_like_sam_local_invoke():
