@@ -211,7 +211,8 @@ def floor(emulator: Emulator, stack: Any, entries: int, batch_size: int) -> tupl
         )
         waiting.append(task)
     env_base = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        # The PATH of the emulator's jobs: its warm AWS CLI first, so that both sides make the same calls.
+        "PATH": f"{emulator.aws_cli.bin}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
