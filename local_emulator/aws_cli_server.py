@@ -28,7 +28,10 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 CLIENT = Path(__file__).with_name("aws_cli_client.py")
 # What a job's interpreter starts with, for the server's start: the locale a job gets, nothing else.
@@ -45,16 +48,41 @@ def real_aws_program() -> Path:
     return Path(program)
 
 
-def warm_up() -> None:
-    """Import what a call imports, once: the CLI, its plugins, and its command table's modules."""
+@dataclass
+class WarmDriver:
+    """A CLI driver made before any call (session, plugins, command table), and what making it read
+    of the environment: a call whose environment gives the same answers can run on it."""
+
+    driver: Any
+    read: dict[str, str | None]  # each variable read while it was made -> its value then
+
+    def fits(self, env: dict[str, str]) -> bool:
+        # HOME differs per job; what the driver read under it is ~/.aws (config files): absent for both.
+        same = all(env.get(name) == value for name, value in self.read.items() if name != "HOME")
+        return same and not (Path(env.get("HOME", "/")) / ".aws").exists()
+
+
+def warm_up() -> WarmDriver:
+    """Import what a call imports and make one driver, once; record the variables that making it read."""
     import awscli.clidriver
 
-    driver = awscli.clidriver.create_clidriver()
-    driver._create_parser(driver._get_command_table())  # a throw-away driver: only its imports stay
+    read: set[str] = set()
+    original = os._Environ.__getitem__
+
+    def recording(environ: Any, name: str) -> str:
+        read.add(name)
+        return original(environ, name)
+
+    with mock.patch.object(os._Environ, "__getitem__", recording):  # get() and `in` read through it
+        driver = awscli.clidriver.create_clidriver()
+        driver._create_parser(driver._get_command_table())
+    if (Path(os.environ["HOME"]) / ".aws").exists():
+        raise RuntimeError("the warm AWS CLI's HOME must have no .aws folder")
     gc.freeze()  # the imported objects: kept out of the children's collections, their pages shared
+    return WarmDriver(driver, {name: os.environ.get(name) for name in read})
 
 
-def run_call(connection: socket.socket, others: list[int]) -> None:
+def run_call(connection: socket.socket, others: list[int], warm: WarmDriver) -> None:
     """In the forked child: become the call's process, run the CLI, and exit with its status."""
     header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
     length = HEADER.unpack(header)[0]
@@ -82,6 +110,10 @@ def run_call(connection: socket.socket, others: list[int]) -> None:
     import awscli
 
     importlib.reload(awscli)  # its import reads AWS_DATA_PATH from the call's environment
+    if warm.fits(dict(os.environ)):
+        # The CLI's main() makes its driver with create_clidriver(); this process's is made already,
+        # from the same environment. (Changed in this forked child only, which ends with the call.)
+        awscli.clidriver.create_clidriver = lambda: warm.driver
     status = 0
     try:
         runpy.run_path(str(program), run_name="__main__")
@@ -109,7 +141,7 @@ def with_priority(priority: int) -> None:
 
 
 def serve(socket_path: str) -> None:
-    warm_up()
+    warm = warm_up()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     os.chmod(socket_path, 0o600)
@@ -131,7 +163,7 @@ def serve(socket_path: str) -> None:
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_call(connection, others)
+                    run_call(connection, others, warm)
                 except BaseException:
                     traceback.print_exc()  # on the call's standard error, once it has it
                 finally:

@@ -40,6 +40,7 @@ UpdateMapRun while it runs; the order and exact wording of validation messages A
 import csv
 import io
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from typing import Any
 
 from local_emulator.patches.registry import Patcher, patch
 
+LOG = logging.getLogger(__name__)
 MOTO = "5.2.5"
 GUIDE = "https://docs.aws.amazon.com/step-functions/latest/dg"
 RECORDED = "localstack/localstack tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json"
@@ -578,6 +580,22 @@ class MapRun:
             def _get_start_execution_worker_comm(self) -> BaseExecutionWorkerCommunication:
                 return Communication(self)
 
+            def _get_start_execution_worker(self) -> Any:
+                worker = super()._get_start_execution_worker()
+                logic = worker._execution_logic
+
+                def ending_whatever_happens() -> None:
+                    # moto's worker thread dies silently on an error of its own, and the child would
+                    # stay RUNNING with its Map waiting for ever; on AWS every child ends.
+                    try:
+                        logic()
+                    except Exception as error:
+                        LOG.exception("child execution %s failed in the emulator", self.exec_arn)
+                        run.child_crashed(child, error)
+
+                worker._execution_logic = ending_whatever_happens
+                return worker
+
         name = str(uuid.uuid4())
         machine = self.record.map_state_machine_arn
         child_machine = MapRunStateMachine(
@@ -618,6 +636,19 @@ class MapRun:
                 ended.get(status, counter.aborted).offset(amount)
                 counter.results_written.offset(amount)
             self.lock.notify_all()
+
+    def child_crashed(self, child: Child, error: Exception) -> None:
+        """A child whose run failed inside the emulator: FAILED (States.Runtime), counted like any failure."""
+        from moto.stepfunctions.parser.api import ExecutionStatus
+
+        if child.status != "RUNNING":  # it ended and was counted; what failed came after
+            return
+        execution = child.execution
+        execution.stop_date = datetime.now(UTC)
+        execution.exec_status = ExecutionStatus.FAILED
+        execution.error = "States.Runtime"
+        execution.cause = f"The emulator could not run this execution: {type(error).__name__}: {error}"
+        self.child_ended(child)
 
     def outputs(self) -> list[Any]:
         return [c.execution.output if c.status == "SUCCEEDED" else None for c in self.children]

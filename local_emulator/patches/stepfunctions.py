@@ -1113,3 +1113,26 @@ def execution_start_time_is_an_iso_string(patcher: Patcher, emulator: Any) -> No
         return env
 
     patcher.replace(ExecutionWorker, "_get_evaluation_environment", with_iso_start_time)
+
+
+@patch(
+    service="stepfunctions",
+    defect="the definition parser keeps its stack of QueryLanguage scopes in one list shared by every parse (a class "
+    "attribute of Preprocessor): parses on several threads at once (a Distributed Map starting its children) push "
+    "and pop each other's scopes, and a parse inherits another's query language or fails; a child's parse failed "
+    "with IndexError, its thread died before its first event, and the child stayed RUNNING, its Map waiting",
+    aws="every started execution runs its own definition; what else is parsed meanwhile changes nothing",
+    reference="https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html (child executions "
+    "run concurrently); https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html (QueryLanguage)",
+    seen_in=MOTO,
+)
+def definitions_parse_independently(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    init = Preprocessor.__init__
+
+    def with_scopes_of_its_own(self: Preprocessor, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    patcher.replace(Preprocessor, "__init__", with_scopes_of_its_own)

@@ -661,6 +661,25 @@ def jsonpath_parsed_once(aws: Aws) -> bool:
     return len(calls) == 1
 
 
+@probe("definitions_parse_independently")
+def a_parse_is_not_changed_by_another_in_flight(aws: Aws) -> bool:
+    from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguage, QueryLanguageMode
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    # Another thread's parse of a JSONata definition, half-way: one scope open.
+    in_flight = Preprocessor()
+    in_flight._query_language_per_scope.append(QueryLanguage(QueryLanguageMode.JSONata))
+    jsonpath = {"QueryLanguage": "JSONPath", "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    try:
+        AmazonStateLanguageParser.parse(json.dumps(jsonpath))
+        return True
+    except Exception:  # stock moto: "Cannot downgrade from JSONata context to a JSONPath context"
+        return False
+    finally:
+        in_flight._query_language_per_scope.pop()
+
+
 @probe("early_callbacks_are_not_missed")
 def callback_before_the_wait_is_seen(aws: Aws) -> bool:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (

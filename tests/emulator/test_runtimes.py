@@ -258,3 +258,38 @@ def test_retry_strategy_retries_only_what_its_rules_say(aws, queue):
     first, second = wait_stopped(aws, ids)
     assert len(first["attempts"]) == 3 and len(second["attempts"]) == 1
     assert [a["container"]["exitCode"] for a in first["attempts"]] == [4, 4, 4]
+
+
+def test_a_map_child_that_fails_inside_the_emulator_ends_failed_and_its_map_does_not_wait(aws, monkeypatch):
+    """An error of the engine's own in one child (here made on purpose) ends that child FAILED
+    (States.Runtime, with the error), and the Map counts it: the run ends instead of waiting for ever."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    environment = ExecutionWorker._get_evaluation_environment
+
+    def failing_for_the_second_item(worker: ExecutionWorker) -> Any:
+        given = worker._evaluation_details.execution_details.inpt
+        if (json.loads(given) if isinstance(given, str) else given) == {"item": 1}:
+            raise RuntimeError("made to fail by the test")
+        return environment(worker)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_environment", failing_for_the_second_item)
+    sfn = boto3.client("stepfunctions", endpoint_url=aws["emulator"].endpoint_url)
+    child = {"StartAt": "Pass", "States": {"Pass": {"Type": "Pass", "End": True}}}
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child}
+    definition = {"StartAt": "Map", "States": {"Map": {"Type": "Map", "ItemProcessor": processor, "End": True}}}
+    role = aws["iam"].create_role(RoleName="map-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="crashing-child", definition=json.dumps(definition), roleArn=role)
+    items = [{"item": i} for i in range(3)]
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(items))["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the Map still waits for its child"
+        time.sleep(0.2)
+    assert (described["status"], described.get("error")) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    [map_run] = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    children = sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"]
+    failed = [sfn.describe_execution(executionArn=c["executionArn"]) for c in children if c["status"] == "FAILED"]
+    assert [(f["error"], f["cause"]) for f in failed] == [
+        ("States.Runtime", "The emulator could not run this execution: RuntimeError: made to fail by the test")
+    ]

@@ -82,6 +82,15 @@ def test_the_calls_folder_environment_and_standard_input_are_its_own(job_env: di
     assert warm == own and warm[0] == 0 and "\t" in warm[1]  # the relative file was found; the output is text
 
 
+def test_a_jobs_own_cli_configuration_is_honoured(job_env: dict[str, str], tmp_path: Path):
+    """A config file under the job's HOME (read when the CLI makes its driver) is read for its calls."""
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\noutput = text\n")
+    boto3.client("s3", endpoint_url=job_env["AWS_ENDPOINT_URL"]).create_bucket(Bucket="warm-cli")
+    warm, own = both(["s3api", "list-buckets"], job_env, tmp_path)
+    assert warm == own and warm[0] == 0 and "\t" in warm[1]
+
+
 def processes_in_group(pgid: int) -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, niceness) of every process of the group."""
     found = {}

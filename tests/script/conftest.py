@@ -69,6 +69,7 @@ def job_environment(emulator: Emulator, tmp_path: Path, token_table: str, runs_b
         "PATH": f"{emulator.aws_cli.bin}:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
+        "LANG": "C.UTF-8",
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
