@@ -1,9 +1,10 @@
 """The AWS CLI of local jobs, imported once: each `aws` call runs in a fork of one warm interpreter.
 
 On AWS every `aws` call of a job is a new process of its container's CLI. Locally all jobs share
-the machine's CPUs, and that start-up (importing botocore and awscli, building the command table:
-about 0.45 s of CPU of a call's 0.65 s) was about half the CPU of an emulated run. This server
-imports the CLI once; the `aws` first on a job's PATH (`aws_cli_client.py`) hands it the call's
+the machine's CPUs, and that start-up (importing botocore and awscli, making the CLI's driver and
+its command table: most of a call's 0.65 s of CPU) was about half the CPU of an emulated run. This
+server imports the CLI and makes one driver once (a call whose environment would make a different
+driver gets a new one); the `aws` first on a job's PATH (`aws_cli_client.py`) hands it the call's
 arguments, environment, working directory, umask, priority, process group and standard streams;
 the server forks, and the child runs the CLI's own `aws` program with them, in the job's process
 group (TerminateJob's signals reach it), so that the job sees the same output and exit status as
