@@ -872,7 +872,15 @@ def distributed_map_runs_children_as_executions(patcher: Patcher, emulator: Any)
     get_executions = StepFunctionsParserBackend._get_executions
 
     def executions_with_children(self: StepFunctionsParserBackend, execution_status: Any = None) -> list[Any]:
-        children = [e for e in children_of(self).values() if execution_status is None or e.status == execution_status]
+        # As for the others (callbacks_skip_executions_still_starting): a child still starting, or one
+        # whose start failed in the emulator, has no environment for callbacks to look into.
+        children = [
+            e
+            for e in children_of(self).values()
+            if e.exec_worker is not None
+            and e.exec_worker.env is not None
+            and (execution_status is None or e.status == execution_status)
+        ]
         return get_executions(self, execution_status) + children
 
     describe = StepFunctionsParserBackend.describe_execution

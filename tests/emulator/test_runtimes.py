@@ -293,3 +293,7 @@ def test_a_map_child_that_fails_inside_the_emulator_ends_failed_and_its_map_does
     assert [(f["error"], f["cause"]) for f in failed] == [
         ("States.Runtime", "The emulator could not run this execution: RuntimeError: made to fail by the test")
     ]
+    # A child that never got its environment is no obstacle to other tasks' callbacks.
+    for call in (sfn.send_task_failure, sfn.send_task_heartbeat):
+        with pytest.raises(sfn.exceptions.InvalidToken):
+            call(taskToken="a-token-of-no-task")
