@@ -18,7 +18,6 @@ import json
 import math
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -211,8 +210,7 @@ def floor(emulator: Emulator, stack: Any, entries: int, batch_size: int) -> tupl
         )
         waiting.append(task)
     env_base = {
-        # The PATH of the emulator's jobs: its warm AWS CLI first, so that both sides make the same calls.
-        "PATH": f"{emulator.aws_cli.bin}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": emulator.batch.path,  # the emulator's jobs' PATH (its warm AWS CLI): the same calls on both sides
         "AWS_ENDPOINT_URL": emulator.endpoint_url,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -54,6 +54,11 @@ class BatchRuntime:
         self.running: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its process
         self.path_first = ""  # a folder whose programs come first on a job's PATH (the warm AWS CLI)
 
+    @property
+    def path(self) -> str:
+        """A job's PATH: the warm AWS CLI, then the programs installed beside the emulator, then the system's."""
+        return ":".join(filter(None, [self.path_first, str(Path(sys.executable).parent), SYSTEM_PATH]))
+
     def stop(self) -> None:
         self.stopping = True
         for process in list(self.running.values()):
@@ -173,9 +178,7 @@ class BatchRuntime:
 
     def _environment(self, job: Any, attempt: int, workdir: Path) -> dict[str, str]:
         env = {
-            "PATH": ":".join(
-                filter(None, [self.path_first, str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"])
-            ),
+            "PATH": self.path,
             "HOME": str(workdir),
             "TMPDIR": str(workdir / "tmp"),
             "LANG": "C.UTF-8",

@@ -1,6 +1,5 @@
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,9 +63,8 @@ def job_environment(emulator: Emulator, tmp_path: Path, token_table: str, runs_b
     """What the job container sees: AWS_BATCH_* variables, credentials, the endpoint, a private /tmp,
     the template's TASK_TOKEN_TABLE and RUNS_BUCKET; the emulator's AWS CLI first on its PATH, as in
     the emulator's jobs, then the programs installed beside these tests (python3)."""
-    venv_bin = str(Path(sys.executable).parent)
     return {
-        "PATH": f"{emulator.aws_cli.bin}:{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": emulator.batch.path,
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
         "LANG": "C.UTF-8",
