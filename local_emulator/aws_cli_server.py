@@ -83,7 +83,7 @@ def warm_up() -> WarmDriver:
     return WarmDriver(driver, {name: os.environ.get(name) for name in read})
 
 
-def run_call(connection: socket.socket, others: list[int], warm: WarmDriver) -> None:
+def run_call(connection: socket.socket, others: list[int], warm: WarmDriver, program: Path) -> None:
     """In the forked child: become the call's process, run the CLI, and exit with its status."""
     header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
     length = HEADER.unpack(header)[0]
@@ -105,7 +105,6 @@ def run_call(connection: socket.socket, others: list[int], warm: WarmDriver) -> 
     os.chdir(call["cwd"])
     os.environ.clear()
     os.environ.update(call["env"])
-    program = real_aws_program()
     sys.argv = [call["argv0"], *call["args"]]
     sys.path[0] = str(program.parent)  # as for a script started on its own
     import awscli
@@ -142,7 +141,7 @@ def with_priority(priority: int) -> None:
 
 
 def serve(socket_path: str) -> None:
-    warm = warm_up()
+    warm, program = warm_up(), real_aws_program()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     os.chmod(socket_path, 0o600)
@@ -164,7 +163,7 @@ def serve(socket_path: str) -> None:
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_call(connection, others, warm)
+                    run_call(connection, others, warm, program)
                 except BaseException:
                     traceback.print_exc()  # on the call's standard error, once it has it
                 finally:

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_emulator.patches.registry import Patcher, patch
+from local_emulator.patches.stepfunctions import has_started
 
 LOG = logging.getLogger(__name__)
 MOTO = "5.2.5"
@@ -877,9 +878,7 @@ def distributed_map_runs_children_as_executions(patcher: Patcher, emulator: Any)
         children = [
             e
             for e in children_of(self).values()
-            if e.exec_worker is not None
-            and e.exec_worker.env is not None
-            and (execution_status is None or e.status == execution_status)
+            if has_started(e) and (execution_status is None or e.status == execution_status)
         ]
         return get_executions(self, execution_status) + children
 

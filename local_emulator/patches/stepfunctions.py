@@ -962,6 +962,12 @@ def lambda_invoke_keeps_invocation_type(patcher: Patcher, emulator: Any) -> None
     patcher.replace_item(bindings, "invoke", {*bindings["invoke"], "InvocationType"})
 
 
+def has_started(execution: Any) -> bool:
+    """Whether an execution has its status, worker and environment, which callbacks look into."""
+    worker = execution.exec_worker
+    return execution.exec_status is not None and worker is not None and worker.env is not None
+
+
 @patch(
     service="stepfunctions",
     defect="a callback that arrives while another execution is being started fails with AttributeError "
@@ -980,10 +986,7 @@ def callbacks_skip_executions_still_starting(patcher: Patcher, emulator: Any) ->
             execution
             for machine in self.state_machines
             for execution in machine.executions
-            if execution.exec_status is not None
-            and execution.exec_worker is not None
-            and execution.exec_worker.env is not None
-            and (execution_status is None or execution_status == execution.status)
+            if has_started(execution) and (execution_status is None or execution_status == execution.status)
         ]
 
     patcher.replace(StepFunctionsParserBackend, "_get_executions", get_executions)
