@@ -5,17 +5,24 @@ import pytest
 from moto import mock_aws
 
 from local_emulator import patches
+from local_emulator.server import ENVIRONMENT
 from local_emulator.waiting_tasks import WaitingTasks
 from tests.support.cloudformation_responses import responses  # noqa: F401  (a fixture kept with its helper)
 from tests.support.lambda_context import FakeLambdaContext
 
-# Step Functions executes state machines (real task tokens); Batch records jobs without Docker.
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "batch": {"use_docker": False}}
+# Step Functions executes state machines (real task tokens); Batch records jobs without Docker;
+# boto3's default session is kept from one test to the next (each new one loads its models again).
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "batch": {"use_docker": False},
+    "core": {"reset_boto3_session": False},
+}
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    # moto's Step Functions engine (and DynamoDB) as the emulator runs them
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # moto's Step Functions engine (and DynamoDB) as the emulator runs them, its EC2 as well (no AMIs)
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", ENVIRONMENT["MOTO_EC2_LOAD_DEFAULT_AMIS"])
     with patches.applied({"stepfunctions", "dynamodb"}), mock_aws(config=MOTO_CONFIG):
         yield
 
