@@ -1,7 +1,9 @@
 """The warm AWS CLI of local jobs answers as the CLI's own process would, and dies with its job."""
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,6 +63,27 @@ def test_a_call_answers_as_the_clis_own_process(args: list[str], job_env: dict[s
     warm, own = both(args, job_env, tmp_path)
     assert warm == own
     assert warm[1] or warm[2]  # it said something: the comparison compared output
+
+
+def test_calls_after_the_server_has_made_their_service_answer_alike(job_env: dict[str, str], tmp_path: Path):
+    """After a service's first call the server makes its commands and loads its models for the next
+    calls' children: those answer as the first did, and as the CLI's own process."""
+    args = ["stepfunctions", "list-state-machines", "--max-results", "5"]
+    first, second = (subprocess.run(["aws", *args], env=job_env, capture_output=True, text=True) for _ in range(2))
+    _, own = both(args, job_env, tmp_path)
+    assert (first.returncode, first.stdout, first.stderr) == (second.returncode, second.stdout, second.stderr) == own
+    assert own[0] == 0 and '"stateMachines"' in own[1]
+
+
+def test_a_connection_that_is_not_a_call_leaves_the_server_answering(emulator: Emulator, job_env: dict[str, str]):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stranger:
+        stranger.connect(str(emulator.aws_cli.bin.parent / "socket"))
+        stranger.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        with contextlib.suppress(ConnectionResetError):  # closed with what it sent unread
+            assert stranger.recv(100) == b"", "no answer"
+    assert "a call could not be received" in (emulator.aws_cli.bin.parent / "server.log").read_text()
+    done = subprocess.run(["aws", "--version"], env=job_env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("aws-cli/")
 
 
 def test_the_calls_folder_environment_and_standard_input_are_its_own(job_env: dict[str, str], tmp_path: Path):
