@@ -583,6 +583,54 @@ def history_is_capped(patcher: Patcher, emulator: Any) -> None:
     patcher.replace(ExecutionWorker, "_get_evaluation_environment", environment_failing_when_full)
 
 
+@patch(
+    service="stepfunctions",
+    defect="GetExecutionHistory ignores maxResults, nextToken and reverseOrder: every event in one page, oldest "
+    "first (a reader that never follows nextToken passes locally and misses events on AWS)",
+    aws="at most maxResults events a page (100 when it is 0 or absent; at most 1,000), a nextToken while more "
+    "remain, newest first with reverseOrder; a nextToken that no earlier page gave: InvalidToken",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_GetExecutionHistory.html",
+    seen_in=MOTO,
+)
+def execution_history_is_paged(patcher: Patcher, emulator: Any) -> None:
+    import base64
+    import binascii
+    import json
+
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import InvalidToken, ValidationException
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    whole_history = StepFunctionResponse.get_execution_history
+
+    def page_of_history(self: StepFunctionResponse) -> ActionResult:
+        arn, newest_first = self._get_param("executionArn"), bool(self._get_param("reverseOrder"))
+        size = self._get_int_param("maxResults") or 100
+        if not 0 < size <= 1000:
+            raise ValidationException(
+                f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy constraint: "
+                "Member must have value less than or equal to 1000"
+            )
+        start = 0
+        if token := self._get_param("nextToken"):
+            try:
+                where = json.loads(base64.urlsafe_b64decode(token))
+                start = int(where["start"])
+                if (where["executionArn"], where["reverseOrder"]) != (arn, newest_first):
+                    raise ValueError(token)
+            except (binascii.Error, ValueError, TypeError, KeyError) as error:
+                raise InvalidToken(f"{token!r} is not a token of this listing") from error
+        result = whole_history(self)
+        events = result.result["events"][::-1] if newest_first else result.result["events"]
+        page = {"events": events[start : start + size]}
+        if start + size < len(events):
+            where = {"executionArn": arn, "reverseOrder": newest_first, "start": start + size}
+            page["nextToken"] = base64.urlsafe_b64encode(json.dumps(where).encode()).decode()
+        return ActionResult(page)
+
+    patcher.replace(StepFunctionResponse, "get_execution_history", page_of_history)
+
+
 def _illegal_intrinsic_escape(expression: str) -> bool:
     """Whether a string literal of an intrinsic function call escapes anything but ' { } and \\."""
     quoted, escaped = False, False

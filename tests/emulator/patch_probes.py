@@ -112,7 +112,8 @@ def waiting_state(queue_url: str, **fields: Any) -> dict[str, Any]:
 
 
 def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    return [event for page in pages for event in page["events"]]
 
 
 # -- CloudFormation and Lambda helpers -----------------------------------------------------
@@ -592,11 +593,42 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
     except TimeoutError:  # an endless loop goes on
         sfn.stop_execution(executionArn=execution)
         return False
-    last = history(sfn, execution)[-1]
+    [last] = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
     return (
         described.get("error") == "States.Runtime"
         and described.get("cause") == "The execution reached the maximum number of history events (25000)."
         and (last["id"], last["type"]) == (25000, "ExecutionFailed")
+    )
+
+
+@probe("execution_history_is_paged")
+def execution_history_comes_in_pages(aws: Aws) -> bool:
+    sfn = aws.client("stepfunctions")
+    three_passes = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "B"},
+            "B": {"Type": "Pass", "Next": "C"},
+            "C": {"Type": "Pass", "End": True},
+        },
+    }
+    arn = sfn.start_execution(stateMachineArn=create_machine(sfn, three_passes), input="{}")["executionArn"]
+    finished(sfn, arn)
+    first = sfn.get_execution_history(executionArn=arn, maxResults=2)
+    second = sfn.get_execution_history(executionArn=arn, maxResults=2, nextToken=first.get("nextToken", "none"))
+    newest = sfn.get_execution_history(executionArn=arn, maxResults=1, reverseOrder=True)["events"]
+    everything = history(sfn, arn)
+    try:
+        sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
+        refused = False
+    except sfn.exceptions.InvalidToken:
+        refused = True
+    return (
+        [e["id"] for e in first["events"]] == [1, 2]
+        and [e["id"] for e in second["events"]] == [3, 4]
+        and [e["type"] for e in newest] == ["ExecutionSucceeded"]
+        and len(sfn.get_execution_history(executionArn=arn)["events"]) == len(everything) == 8
+        and refused
     )
 
 
