@@ -1,15 +1,16 @@
 """`aws` on a local job's PATH: hands the call to the warm AWS CLI (aws_cli_server.py) and ends as it ends.
 
-The `aws` the emulator writes runs this file with `python -I -S` (nothing to import from
-site-packages: this is the part of each call that is not shared), and gives it SOCKET_PATH,
-PROGRAM (its own path, the call's argv[0]), SERVER_SESSION and REAL_AWS (the CLI's own program).
+The `aws` the emulator writes runs this file with `python -I -S` and gives it SOCKET_PATH, PROGRAM
+(its own path, the call's argv[0]), SERVER_SESSION and REAL_AWS (the CLI's own program). This is the
+part of each call that is not shared, so it imports only modules built into the interpreter
+(`_socket`, `_signal`, `_struct`, `marshal`): `socket`, `signal` and `json` would triple its start-up.
 """
 
-import json
+import _signal
+import _socket
+import _struct
+import marshal
 import os
-import signal
-import socket
-import struct
 import sys
 
 
@@ -29,23 +30,25 @@ def main(socket_path: str, argv0: str, args: list[str], server_session: int, rea
         "pgid": os.getpgid(0),
         "priority": os.getpriority(os.PRIO_PROCESS, 0),
     }
-    message = json.dumps(call).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        try:
-            server.connect(socket_path)
-            socket.send_fds(server, [struct.pack("!I", len(message))], [0, 1, 2])
-            server.sendall(message)
-        except OSError as error:
-            sys.exit(f"aws (local emulator): the emulator's AWS CLI is not reachable at {socket_path}: {error}")
-        answer = b""
-        while chunk := server.recv(4096):
-            answer += chunk
+    message = marshal.dumps(call)
+    server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        server.connect(socket_path)
+        streams = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack("3i", 0, 1, 2))]
+        server.sendmsg([_struct.pack("!I", len(message))], streams)
+        server.sendall(message)
+    except OSError as error:
+        sys.exit(f"aws (local emulator): the emulator's AWS CLI is not reachable at {socket_path}: {error}")
+    answer = b""
+    while chunk := server.recv(4096):
+        answer += chunk
+    server.close()
     if not answer:
         sys.exit("aws (local emulator): the emulator's AWS CLI stopped during the call")
-    outcome = json.loads(answer)
+    outcome = marshal.loads(answer)  # noqa: S302 (the server's answer, on a socket only this user reaches)
     if "signal" in outcome:  # killed: end the same way, as the shell that waits for us expects
-        if outcome["signal"] not in (signal.SIGKILL, signal.SIGSTOP):  # the only ones without a handler
-            signal.signal(outcome["signal"], signal.SIG_DFL)
+        if outcome["signal"] not in (_signal.SIGKILL, _signal.SIGSTOP):  # the only ones without a handler
+            _signal.signal(outcome["signal"], _signal.SIG_DFL)
         os.kill(os.getpid(), outcome["signal"])
         sys.exit(128 + outcome["signal"])  # a signal this process ignores: the status a shell would show
     sys.exit(outcome["status"])
