@@ -209,8 +209,12 @@ def serve(socket_path: str) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     calls: dict[int, socket.socket] = {}  # child pid -> its caller's connection
     print("ready", flush=True)
+    parent = sys.stdin.fileno()  # a pipe from the emulator: it reads end of file once the emulator is gone
     while True:
-        readable, _, _ = select.select([listener, wake_read], [], [])
+        readable, _, _ = select.select([listener, wake_read, parent], [], [])
+        if parent in readable and not os.read(parent, 4096):  # the emulator died (killed, say) without stop()
+            shutil.rmtree(Path(socket_path).parent, ignore_errors=True)
+            sys.exit(0)
         if wake_read in readable:
             os.read(wake_read, 4096)
         if listener in readable:
@@ -282,7 +286,7 @@ class WarmAwsCli:
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-m", __spec__.name, str(socket_path)],
             env={**JOB_INTERPRETER_ENVIRONMENT, "HOME": str(self.directory)},
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # kept open until this process ends: then the server ends too
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
@@ -311,6 +315,7 @@ class WarmAwsCli:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            self.process.stdin.close()
             self.process.stdout.close()
             self.process = None
         if self.directory is not None:

@@ -171,3 +171,25 @@ def test_a_call_killed_alone_ends_its_caller_by_the_same_signal(emulator, job_en
     os.kill(next(pid for pid in members if pid != caller.pid), signal.SIGKILL)
     assert caller.wait(timeout=20) == -signal.SIGKILL
     caller.stdin.close()
+
+
+def test_the_server_ends_and_leaves_nothing_when_its_emulator_is_killed(tmp_path: Path):
+    """An emulator killed with SIGKILL cannot stop its server: the server sees its pipe close and goes."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from local_emulator.aws_cli_server import WarmAwsCli; import sys, time; "
+            "cli = WarmAwsCli().start(); print(cli.process.pid, cli.directory, flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pid, directory = owner.stdout.readline().split()
+    owner.kill()
+    owner.wait()
+    owner.stdout.close()
+    assert wait_until(
+        lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )
+    assert not Path(directory).exists()
