@@ -21,12 +21,20 @@ from local_emulator.server import DEFAULT_PORT, REGION, Emulator
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def port(text: str) -> int:
+    """A TCP port the emulator can listen on and tell its clients: 0 (any free port) is not one."""
+    number = int(text)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port from 1 to 65535")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_emulator", description=__doc__)
     parser.add_argument(
         "--template", type=Path, default=ROOT / "template.yaml", help="SAM template (default: %(default)s)"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument(
         "--task-token-length",
         type=int,

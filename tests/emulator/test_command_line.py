@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from local_emulator import cli
 from local_emulator.server import free_port
 from tests.emulator.stacks import CALLBACK_ONLY
 from tests.support.paths import ROOT, TEST_INPUTS
@@ -82,6 +83,14 @@ def test_run_rejects_a_payload_that_is_not_json(tmp_path):
     assert result.returncode == 2
     assert "error:" in result.stderr
     assert f"error: {bad} is not JSON: " in result.stderr and "Deploying" not in result.stdout  # refused first
+
+
+@pytest.mark.parametrize("given", ["0", "65536", "http"])
+def test_a_port_it_could_not_listen_on_is_refused_before_anything_starts(given, capsys):
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["--port", given, "run", str(TEST_INPUTS / "orchestrator-step-function-payload.json")])
+    assert refused.value.code == 2
+    assert "argument --port: " in capsys.readouterr().err
 
 
 def test_invoke_runs_one_function_like_sam_local_invoke():
