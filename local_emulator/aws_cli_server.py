@@ -67,15 +67,19 @@ class WarmDriver:
         same = all(env.get(name) == value for name, value in self.read.items() if name != "HOME")
         return same and not (Path(env.get("HOME", "/")) / ".aws").exists()
 
-    def learn(self, args: list[str]) -> None:
+    def command_of(self, args: list[str]) -> str:
+        """The CLI command a call's arguments name (its service, most often), or ""."""
+        commands = self.driver._get_command_table()
+        return next((arg for arg in args if arg in commands), "")
+
+    def learn(self, name: str) -> None:
         """After a call of a service, make that service's commands and load its models here, once, so
         that the next calls' children find them made (loading them was most of a child's CPU)."""
         from awscli.clidriver import ServiceCommand
         from botocore.exceptions import DataNotFoundError
 
         commands = self.driver._get_command_table()
-        name = next((arg for arg in args if arg in commands), None)
-        if name is None or name in self.warmed or not isinstance(commands[name], ServiceCommand):
+        if name in self.warmed or not isinstance(commands.get(name), ServiceCommand):
             return
         self.warmed.add(name)
         loader = self.driver.session.get_component("data_loader")
@@ -119,7 +123,8 @@ def warm_up() -> WarmDriver:
 
 def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """A call's arguments, environment and settings, and its three standard streams."""
-    connection.settimeout(RECEIVE_SECONDS)
+    # A receive timeout, not settimeout(): that would make the socket, shared with the server, non-blocking.
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", RECEIVE_SECONDS, 0))
     header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
     length = HEADER.unpack(header)[0] if len(header) == HEADER.size else 0
     if not 0 < length <= MAX_MESSAGE_BYTES or len(fds) != 3:
@@ -145,13 +150,23 @@ def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
         raise
 
 
-def run_call(call: dict[str, Any], fds: list[int], others: list[int], warm: WarmDriver, program: Path) -> None:
-    """In the forked child: become the call's process, run the CLI, and exit with its status."""
-    for fd in others:
-        os.close(fd)
+def run_call(connection: socket.socket, report: int, others: list[int], warm: WarmDriver, program: Path) -> None:
+    """In the forked child: receive the call, tell the server its command (`report`), become the
+    call's process, run the CLI, and exit with its status."""
+    signal.set_wakeup_fd(-1)  # before the server's descriptors are closed: their numbers get reused
+    # 0, 1 and 2 stay open until the call's own streams replace them, so that those get other numbers.
     for signum in (signal.SIGCHLD, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)
+    for fd in others:
+        os.close(fd)
+    try:
+        call, fds = receive_call(connection)
+    except (OSError, ValueError, EOFError, TypeError) as error:  # a caller that died, or not a client
+        print(f"a call could not be received: {error!r}", file=sys.stderr, flush=True)
+        os._exit(255)
+    connection.close()
+    os.write(report, warm.command_of(call["args"]).encode()[:512])  # at most a pipe's atomic write
+    os.close(report)
     os.setpgid(0, call["pgid"])
     with_priority(call["priority"])
     os.umask(call["umask"])
@@ -208,41 +223,58 @@ def serve(socket_path: str) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select(), through the wake-up pipe
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     calls: dict[int, socket.socket] = {}  # child pid -> its caller's connection
+    reports: list[int] = []  # pipes on which children name their call's command
     print("ready", flush=True)
     parent = sys.stdin.fileno()  # a pipe from the emulator: it reads end of file once the emulator is gone
     while True:
-        readable, _, _ = select.select([listener, wake_read, parent], [], [])
+        readable, _, _ = select.select([listener, wake_read, parent, *reports], [], [])
         if parent in readable and not os.read(parent, 4096):  # the emulator died (killed, say) without stop()
             shutil.rmtree(Path(socket_path).parent, ignore_errors=True)
             sys.exit(0)
         if wake_read in readable:
             os.read(wake_read, 4096)
-        if listener in readable:
-            connection, _ = listener.accept()
+        for report in set(reports) & set(readable):
+            command = os.read(report, 512).decode(errors="replace")  # "" when the child ended without one
+            reports.remove(report)
+            os.close(report)
             try:
-                call, fds = receive_call(connection)
-            except (OSError, ValueError, EOFError, TypeError) as error:  # a caller that died, or not a client
-                print(f"a call could not be received: {error!r}", file=sys.stderr, flush=True)
-                connection.close()
-                continue
-            others = [listener.fileno(), wake_read, wake_write, connection.fileno()]
-            others += [c.fileno() for c in calls.values()]
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    run_call(call, fds, others, warm, program)
-                except BaseException:
-                    traceback.print_exc()  # on the call's standard error, once it has it
-                finally:
-                    os._exit(255)  # the AWS CLI's status for an error of its own
-            for fd in fds:
-                os.close(fd)
-            calls[pid] = connection
-            try:
-                warm.learn(call["args"])
+                warm.learn(command)
             except Exception:  # only later calls' speed is at stake: the server goes on
                 traceback.print_exc()
+        if listener in readable:
+            start_call(listener.accept()[0], calls, reports, [listener.fileno(), wake_read, wake_write], warm, program)
         reap(calls)
+
+
+def start_call(
+    connection: socket.socket,
+    calls: dict[int, socket.socket],
+    reports: list[int],
+    server_fds: list[int],
+    warm: WarmDriver,
+    program: Path,
+) -> None:
+    """Fork the call's child; the caller's connection waits in CALLS for its answer."""
+    report_read, report_write = os.pipe()
+    others = [*server_fds, report_read, *reports, *(c.fileno() for c in calls.values())]
+    try:
+        pid = os.fork()
+    except OSError as error:  # no process left (EAGAIN): this call fails, the server goes on
+        print(f"a call could not be started: {error!r}", file=sys.stderr, flush=True)
+        for fd in (report_read, report_write):
+            os.close(fd)
+        connection.close()
+        return
+    if pid == 0:
+        try:
+            run_call(connection, report_write, others, warm, program)
+        except BaseException:
+            traceback.print_exc()  # on the call's standard error, once it has it
+        finally:
+            os._exit(255)  # the AWS CLI's status for an error of its own
+    os.close(report_write)
+    reports.append(report_read)
+    calls[pid] = connection
 
 
 def reap(calls: dict[int, socket.socket]) -> None:
