@@ -595,13 +595,12 @@ def history_is_capped(patcher: Patcher, emulator: Any) -> None:
 def execution_history_is_paged(patcher: Patcher, emulator: Any) -> None:
     import base64
     import binascii
+    import copy
     import json
 
     from moto.core.responses import ActionResult
     from moto.stepfunctions.exceptions import InvalidToken, ValidationException
     from moto.stepfunctions.responses import StepFunctionResponse
-
-    whole_history = StepFunctionResponse.get_execution_history
 
     def page_of_history(self: StepFunctionResponse) -> ActionResult:
         arn, newest_first = self._get_param("executionArn"), bool(self._get_param("reverseOrder"))
@@ -611,20 +610,29 @@ def execution_history_is_paged(patcher: Patcher, emulator: Any) -> None:
                 f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy constraint: "
                 "Member must have value less than or equal to 1000"
             )
-        start = 0
+        after = None  # the id of the last event a page gave: a running execution's new events do not shift it
         if token := self._get_param("nextToken"):
             try:
                 where = json.loads(base64.urlsafe_b64decode(token))
-                start = int(where["start"])
+                after = int(where["after"])
                 if (where["executionArn"], where["reverseOrder"]) != (arn, newest_first):
                     raise ValueError(token)
             except (binascii.Error, ValueError, TypeError, KeyError) as error:
                 raise InvalidToken(f"{token!r} is not a token of this listing") from error
-        result = whole_history(self)
-        events = result.result["events"][::-1] if newest_first else result.result["events"]
-        page = {"events": events[start : start + size]}
-        if start + size < len(events):
-            where = {"executionArn": arn, "reverseOrder": newest_first, "start": start + size}
+        execution = self.stepfunction_backend.describe_execution(execution_arn=arn)  # ExecutionDoesNotExist
+        env = execution.exec_worker.env
+        events: list[dict[str, Any]] = []
+        if env is not None:  # None: not started yet
+            # The page only is copied (moto copies the whole history for each call: paging a long
+            # history page by page would copy it once a page).
+            with env.event_manager._mutex:
+                history = env.event_manager._history_event_list
+                ordered = reversed(history) if newest_first else history
+                chosen = [e for e in ordered if after is None or (e["id"] < after if newest_first else e["id"] > after)]
+                events = copy.deepcopy(chosen[: size + 1])
+        page = {"events": events[:size]}
+        if len(events) > size:
+            where = {"executionArn": arn, "reverseOrder": newest_first, "after": events[size - 1]["id"]}
             page["nextToken"] = base64.urlsafe_b64encode(json.dumps(where).encode()).decode()
         return ActionResult(page)
 

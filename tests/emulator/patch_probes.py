@@ -593,7 +593,8 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
     except TimeoutError:  # an endless loop goes on
         sfn.stop_execution(executionArn=execution)
         return False
-    [last] = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
+    newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
+    last = max(newest, key=lambda event: event["id"])  # the last event, whether or not histories are paged
     return (
         described.get("error") == "States.Runtime"
         and described.get("cause") == "The execution reached the maximum number of history events (25000)."
@@ -603,31 +604,36 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
 
 @probe("execution_history_is_paged")
 def execution_history_comes_in_pages(aws: Aws) -> bool:
+    """Pages of maxResults in both orders; a newest-first token keeps its place while the execution
+    adds events (its first page is read during the Wait); a token no page gave is refused."""
     sfn = aws.client("stepfunctions")
-    three_passes = {
+    machine = {
         "StartAt": "A",
-        "States": {
-            "A": {"Type": "Pass", "Next": "B"},
-            "B": {"Type": "Pass", "Next": "C"},
-            "C": {"Type": "Pass", "End": True},
-        },
+        "States": {"A": {"Type": "Pass", "Next": "W"}, "W": {"Type": "Wait", "Seconds": 2, "Next": "C"}},
     }
-    arn = sfn.start_execution(stateMachineArn=create_machine(sfn, three_passes), input="{}")["executionArn"]
+    machine["States"]["C"] = {"Type": "Pass", "End": True}
+    arn = sfn.start_execution(stateMachineArn=create_machine(sfn, machine), input="{}")["executionArn"]
+    until(lambda: len(history(sfn, arn)) >= 4, seconds=10)  # in the Wait: events 1-4
+    newest = sfn.get_execution_history(executionArn=arn, maxResults=2, reverseOrder=True)
     finished(sfn, arn)
-    first = sfn.get_execution_history(executionArn=arn, maxResults=2)
-    second = sfn.get_execution_history(executionArn=arn, maxResults=2, nextToken=first.get("nextToken", "none"))
-    newest = sfn.get_execution_history(executionArn=arn, maxResults=1, reverseOrder=True)["events"]
-    everything = history(sfn, arn)
+    older = sfn.get_execution_history(
+        executionArn=arn, maxResults=2, reverseOrder=True, nextToken=newest.get("nextToken", "none")
+    )
+    first = sfn.get_execution_history(executionArn=arn, maxResults=3)
+    second = sfn.get_execution_history(executionArn=arn, maxResults=3, nextToken=first.get("nextToken", "none"))
     try:
         sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
         refused = False
     except sfn.exceptions.InvalidToken:
         refused = True
+    ids = lambda page: [e["id"] for e in page["events"]]  # noqa: E731
     return (
-        [e["id"] for e in first["events"]] == [1, 2]
-        and [e["id"] for e in second["events"]] == [3, 4]
-        and [e["type"] for e in newest] == ["ExecutionSucceeded"]
-        and len(sfn.get_execution_history(executionArn=arn)["events"]) == len(everything) == 8
+        ids(newest) == [4, 3]
+        and ids(older) == [2, 1]
+        and ids(first) == [1, 2, 3]
+        and ids(second) == [4, 5, 6]
+        and [e["type"] for e in history(sfn, arn)][-1] == "ExecutionSucceeded"
+        and len(sfn.get_execution_history(executionArn=arn)["events"]) == len(history(sfn, arn)) == 8
         and refused
     )
 
