@@ -11,7 +11,8 @@ from tests.support.cloudformation_responses import responses  # noqa: F401  (a f
 from tests.support.lambda_context import FakeLambdaContext
 
 # Step Functions executes state machines (real task tokens); Batch records jobs without Docker;
-# boto3's default session is kept from one test to the next (each new one loads its models again).
+# boto3's default session is kept from one test to the next (each new one loads its models again):
+# its credentials and profile are those of the first test, so a test that changes them makes its own.
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "batch": {"use_docker": False},
