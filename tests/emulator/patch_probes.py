@@ -605,7 +605,8 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
 @probe("execution_history_is_paged")
 def execution_history_comes_in_pages(aws: Aws) -> bool:
     """Pages of maxResults in both orders; a newest-first token keeps its place while the execution
-    adds events (its first page is read during the Wait); a token no page gave is refused."""
+    adds events (its first page is read during the 2 s Wait, after event 4); a token no page gave is
+    refused."""
     sfn = aws.client("stepfunctions")
     machine = {
         "StartAt": "A",
@@ -627,9 +628,11 @@ def execution_history_comes_in_pages(aws: Aws) -> bool:
     except sfn.exceptions.InvalidToken:
         refused = True
     ids = lambda page: [e["id"] for e in page["events"]]  # noqa: E731
+    # [4, 3] unless a loaded machine read it later; the next page goes on where that one ended.
+    [a, b] = ids(newest) if len(ids(newest)) == 2 else [0, 0]
     return (
-        ids(newest) == [4, 3]
-        and ids(older) == [2, 1]
+        a - 1 == b >= 3
+        and ids(older) == [b - 1, b - 2]
         and ids(first) == [1, 2, 3]
         and ids(second) == [4, 5, 6]
         and [e["type"] for e in history(sfn, arn)][-1] == "ExecutionSucceeded"
