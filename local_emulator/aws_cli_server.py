@@ -43,6 +43,8 @@ JOB_INTERPRETER_ENVIRONMENT = {"PATH": f"{Path(sys.executable).parent}:/usr/loca
 MAX_MESSAGE_BYTES = 1024 * 1024  # a call's arguments and environment (a job's are a few KB)
 RECEIVE_SECONDS = 10  # the client sends its call as soon as it connects
 HEADER = struct.Struct("!I")
+# What receiving from a caller that died, timed out or is not the client raises.
+NOT_A_CALL = (OSError, ValueError, EOFError, TypeError)
 
 
 def real_aws_program() -> Path:
@@ -126,12 +128,10 @@ def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     # A receive timeout, not settimeout(): that would make the socket, shared with the server, non-blocking.
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", RECEIVE_SECONDS, 0))
     header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
-    length = HEADER.unpack(header)[0] if len(header) == HEADER.size else 0
-    if not 0 < length <= MAX_MESSAGE_BYTES or len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        raise ValueError(f"not a call: {length} bytes, {len(fds)} streams")
     try:
+        length = HEADER.unpack(header)[0] if len(header) == HEADER.size else 0
+        if not 0 < length <= MAX_MESSAGE_BYTES or len(fds) != 3:
+            raise ValueError(f"not a call: {length} bytes, {len(fds)} streams")
         message = b""
         while len(message) < length:  # with a timeout set, the socket may return the message in parts
             part = connection.recv(length - len(message))
@@ -144,7 +144,7 @@ def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
         if not isinstance(call, dict):
             raise ValueError(f"not a call: {type(call).__name__}")
         return call, fds
-    except (OSError, ValueError, EOFError, TypeError):
+    except NOT_A_CALL:
         for fd in fds:
             os.close(fd)
         raise
@@ -161,7 +161,7 @@ def run_call(connection: socket.socket, report: int, others: list[int], warm: Wa
         os.close(fd)
     try:
         call, fds = receive_call(connection)
-    except (OSError, ValueError, EOFError, TypeError) as error:  # a caller that died, or not a client
+    except NOT_A_CALL as error:
         print(f"a call could not be received: {error!r}", file=sys.stderr, flush=True)
         os._exit(255)
     connection.close()
