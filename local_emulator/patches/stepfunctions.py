@@ -620,13 +620,13 @@ def execution_history_is_paged(patcher: Patcher, emulator: Any) -> None:
             except (binascii.Error, ValueError, TypeError, KeyError) as error:
                 raise InvalidToken(f"{token!r} is not a token of this listing") from error
         execution = self.stepfunction_backend.describe_execution(execution_arn=arn)  # ExecutionDoesNotExist
-        env = execution.exec_worker.env
         events: list[dict[str, Any]] = []
-        if env is not None:  # None: not started yet
+        if has_started(execution):  # else no event yet
             # The page only is copied (moto copies the whole history for each call: paging a long
             # history page by page would copy it once a page).
-            with env.event_manager._mutex:
-                history = env.event_manager._history_event_list
+            manager = execution.exec_worker.env.event_manager
+            with manager._mutex:
+                history = manager._history_event_list
                 ordered = reversed(history) if newest_first else history
                 chosen = [e for e in ordered if after is None or (e["id"] < after if newest_first else e["id"] > after)]
                 events = copy.deepcopy(chosen[: size + 1])
