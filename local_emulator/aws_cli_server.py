@@ -31,11 +31,11 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
+
+from local_emulator.environment_reads import environment_reads, same_answers
 
 CLIENT = Path(__file__).with_name("aws_cli_client.py")
 # What a job's interpreter starts with, for the server's start: the locale a job gets, nothing else.
@@ -61,12 +61,13 @@ class WarmDriver:
     of the environment: a call whose environment gives the same answers can run on it."""
 
     driver: Any
-    read: dict[str, str | None]  # each variable read while it was made -> its value then
+    read: set[str]  # the variables read while it was made
+    recorded: dict[str, str]  # the environment it was made in
     warmed: set[str] = field(default_factory=set)
 
     def fits(self, env: dict[str, str]) -> bool:
         # HOME differs per job; what the driver read under it is ~/.aws (config files): absent for both.
-        same = all(env.get(name) == value for name, value in self.read.items() if name != "HOME")
+        same = same_answers(self.read - {"HOME"}, self.recorded, env)
         return same and not (Path(env.get("HOME", "/")) / ".aws").exists()
 
     def command_of(self, args: list[str]) -> str:
@@ -90,22 +91,8 @@ class WarmDriver:
             for type_name in ("paginators-1", "waiters-2", "endpoint-rule-set-1"):  # what a client loads
                 with contextlib.suppress(DataNotFoundError):  # a service without waiters, say
                     loader.load_service_model(commands[name].service_model.service_name, type_name)
-        self.read = {name: os.environ.get(name) for name in read} | self.read
+        self.read |= read
         gc.freeze()
-
-
-@contextlib.contextmanager
-def environment_reads() -> Iterator[set[str]]:
-    """The names of the environment variables read in the block (get() and `in` read through it)."""
-    read: set[str] = set()
-    original = os._Environ.__getitem__
-
-    def recording(environ: Any, name: str) -> str:
-        read.add(name)
-        return original(environ, name)
-
-    with mock.patch.object(os._Environ, "__getitem__", recording):
-        yield read
 
 
 def warm_up() -> WarmDriver:
@@ -120,7 +107,7 @@ def warm_up() -> WarmDriver:
     if (Path(os.environ["HOME"]) / ".aws").exists():
         raise RuntimeError("the warm AWS CLI's HOME must have no .aws folder")
     gc.freeze()  # the imported objects: kept out of the children's collections, their pages shared
-    return WarmDriver(driver, {name: os.environ.get(name) for name in read})
+    return WarmDriver(driver, read, dict(os.environ))
 
 
 def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:

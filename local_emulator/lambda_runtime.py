@@ -14,19 +14,29 @@ import json
 import logging
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_emulator.environment_reads import same_answers
+from local_emulator.lambda_fork_server import PRELOADED, receive, send
+
 LOG = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("lambda_worker.py")
+FORK_SERVER = Path(__file__).with_name("lambda_fork_server.py")
+# Read by the interpreter itself as it starts (the locale), not through os.environ: a worker forked
+# from an interpreter started without them is not the worker a cold start would give.
+STARTUP_VARIABLES = frozenset({"LC_ALL", "LC_CTYPE"})
 MAX_WORKERS_PER_FUNCTION = 8
 # Lambda retries a failed asynchronous invocation after about one minute, then two more minutes
 # (AWS's timing here too: a workflow that only works when retries come sooner fails on AWS).
@@ -66,8 +76,101 @@ class InvocationJournal:
             self.invocations.append(invocation)
 
 
+class ForkedProcess:
+    """A worker the fork server started: what the pool uses of Popen, through the worker's pidfd."""
+
+    def __init__(self, pid: int, pidfd: int, stdin: io.TextIOWrapper) -> None:
+        self.pid, self.pidfd, self.stdin = pid, pidfd, stdin
+        self.returncode: int | None = None  # 0 once ended (the fork server reaps it, not this process)
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.pidfd], [], [], 0)[0]:
+            self.returncode = 0
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            select.select([self.pidfd], [], [])
+            self.returncode = 0
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+            with contextlib.suppress(OSError):  # the worker's end is gone: nothing left to flush
+                self.stdin.close()
+        return self.returncode
+
+
+class ForkServer:
+    """The client of lambda_fork_server.py: one warm interpreter per runtime, forking its workers."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env = env
+        self.lock = threading.Lock()
+        self.connection, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(FORK_SERVER), str(theirs.fileno())],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+        )
+        theirs.close()
+        ready, _ = receive(self.connection)
+        if ready is None or "read" not in ready:
+            self.stop()
+            raise RuntimeError(f"the Lambda fork server did not start: {(ready or {}).get('error', 'it ended')}")
+        self.read = set(ready["read"])
+
+    def fits(self, code_dir: Path, env: dict[str, str]) -> bool:
+        """Whether a worker forked from this server is the worker a cold start would give."""
+        shadowed = any(
+            (code_dir / top).exists() or (code_dir / f"{top}.py").exists()
+            for top in {name.split(".")[0] for name in PRELOADED}
+        )  # a function that packages its own copy of a library imports that copy
+        compared = self.read | set(self.env) | STARTUP_VARIABLES
+        return not shadowed and same_answers(compared, self.env, env)
+
+    def start(self, code_dir: Path, env: dict[str, str]) -> tuple[ForkedProcess, io.TextIOWrapper]:
+        stdin_read, stdin_write = os.pipe()
+        read_end, write_end = os.pipe()
+        try:
+            with self.lock:
+                send(self.connection, {"cwd": str(code_dir), "env": env}, (stdin_read, write_end))
+                answer, fds = receive(self.connection, max_fds=1)
+        finally:
+            os.close(stdin_read)
+            os.close(write_end)
+        if answer is None or "pid" not in answer or len(fds) != 1:
+            for fd in (stdin_write, read_end, *fds):
+                os.close(fd)
+            raise RuntimeError(f"the Lambda fork server started no worker: {(answer or {}).get('error', 'it ended')}")
+        return ForkedProcess(answer["pid"], fds[0], os.fdopen(stdin_write, "w")), os.fdopen(read_end)
+
+    def stop(self) -> None:
+        self.connection.close()  # the server ends when it reads the end of its socket
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 class Worker:
-    def __init__(self, code_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, code_dir: Path, env: dict[str, str], fork_server: ForkServer | None = None) -> None:
+        if fork_server is not None and fork_server.fits(code_dir, env):
+            try:
+                self.process, self.responses = fork_server.start(code_dir, env)
+                return
+            except (OSError, RuntimeError):  # the server is gone: this worker starts cold
+                LOG.exception("a Lambda worker could not be forked")
         read_end, write_end = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-I", str(WORKER), str(write_end)],
@@ -107,8 +210,10 @@ class Worker:
 class FunctionPool:
     """Warm workers of one function version: same code, same configuration."""
 
-    def __init__(self, code_dir: Path, env: dict[str, str], limit: int) -> None:
-        self.code_dir, self.env = code_dir, env
+    def __init__(
+        self, code_dir: Path, env: dict[str, str], limit: int, fork_server: Callable[[], ForkServer | None]
+    ) -> None:
+        self.code_dir, self.env, self.fork_server = code_dir, env, fork_server
         self.idle: list[Worker] = []
         self.slots = threading.BoundedSemaphore(limit)
         self.lock = threading.Lock()
@@ -118,7 +223,7 @@ class FunctionPool:
             with self.lock:
                 worker = self.idle.pop() if self.idle else None
             if worker is None or not worker.alive():
-                worker = Worker(self.code_dir, self.env)
+                worker = Worker(self.code_dir, self.env, self.fork_server())
             response = worker.call(request, timeout)
             if response is not None and worker.alive():
                 with self.lock:
@@ -153,6 +258,9 @@ class LambdaRuntime:
         self.deliveries_per_event: dict[str, int] = {}
         self.crashes: dict[str, int] = {}
         self.retries: set[threading.Timer] = set()  # waiting to fire
+        self.fork_server_lock = threading.Lock()
+        self.forks: ForkServer | None = None
+        self.forks_failed = not hasattr(os, "pidfd_open")  # Linux 5.3 and later: else every worker starts cold
 
     def stop(self) -> None:
         for retry in list(self.retries):
@@ -160,6 +268,23 @@ class LambdaRuntime:
         self.async_invocations.shutdown(wait=False, cancel_futures=True)
         for pool in self.pools.values():
             pool.stop()
+        with self.fork_server_lock:
+            if self.forks is not None:
+                self.forks.stop()
+            self.forks, self.forks_failed = None, True
+
+    def fork_server(self) -> ForkServer | None:
+        """The warm interpreter workers are forked from, started on the first worker's start."""
+        with self.fork_server_lock:
+            if self.forks is None and not self.forks_failed:
+                try:
+                    self.code_root.mkdir(parents=True, exist_ok=True)
+                    defaults, lambda_sets = self._shared_environment()
+                    self.forks = ForkServer({**defaults, **lambda_sets}, self.code_root)
+                except (OSError, RuntimeError):  # only speed is at stake: workers start cold
+                    LOG.exception("the Lambda fork server did not start")
+                    self.forks_failed = True
+            return self.forks
 
     # -- invocations ---------------------------------------------------------------------
     def invoke(self, function: Any, event: Any, invocation_type: str, attempt: int = 1) -> tuple[str, bool, str]:
@@ -240,7 +365,7 @@ class LambdaRuntime:
             if pool is None:
                 limit = function.reserved_concurrency or MAX_WORKERS_PER_FUNCTION
                 pool = self.pools[key] = FunctionPool(
-                    self._code_dir(function), env, min(limit, MAX_WORKERS_PER_FUNCTION)
+                    self._code_dir(function), env, min(limit, MAX_WORKERS_PER_FUNCTION), self.fork_server
                 )
             return pool
 
@@ -256,15 +381,9 @@ class LambdaRuntime:
         return target
 
     def _environment(self, function: Any) -> dict[str, str]:
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(self.code_root),
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-            # X-Ray is not emulated; Powertools' Tracer is switched off as it is for local runs.
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-        env.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        """The shared defaults, the function's own variables, then what Lambda sets (and keeps)."""
+        defaults, lambda_sets = self._shared_environment()
+        env = {**defaults, **{k: str(v) for k, v in (function.environment_vars or {}).items()}}
         env.update(
             {
                 "_HANDLER": function.handler,
@@ -273,14 +392,30 @@ class LambdaRuntime:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
                 "LOCAL_EMULATOR_FUNCTION_ARN": function.function_arn,
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
+                **lambda_sets,
             }
         )
         return env
+
+    def _shared_environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """What every function of this runtime gets: defaults its own variables may change, and
+        variables Lambda sets itself."""
+        defaults = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.code_root),
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            # X-Ray is not emulated; Powertools' Tracer is switched off as it is for local runs.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        lambda_sets = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+        return defaults, lambda_sets
 
     @staticmethod
     def _save_logs(function: Any, logs: str) -> None:

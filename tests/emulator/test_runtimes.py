@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from local_emulator.lambda_runtime import ForkedProcess
 from local_emulator.server import Emulator, free_port
 from tests.support.batch_queue import fargate_queue
 
@@ -64,6 +65,13 @@ def test_handler_runs_with_its_environment_and_context(aws):
     assert "FunctionError" not in response
     logs = aws["emulator"].lambdas.journal.invocations[-1].logs
     assert "hello from the log" in logs and "START RequestId" in logs and "REPORT RequestId" in logs
+
+
+def test_workers_are_forked_from_the_runtimes_warm_interpreter(aws):
+    name = function(aws, "forked", "def handler(event, context):\n    return 'ok'\n")
+    aws["lambda"].invoke(FunctionName=name, Payload=b"{}")
+    [pool] = [pool for key, pool in aws["emulator"].lambdas.pools.items() if key[0].endswith(f":{name}")]
+    assert pool.idle and all(isinstance(worker.process, ForkedProcess) for worker in pool.idle)
 
 
 def test_an_unhandled_error_is_reported_as_lambda_reports_it(aws):
