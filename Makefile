@@ -12,6 +12,10 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 # uv installs from the pinned files only, with this machine's interpreter (never a downloaded one).
 export UV_PYTHON_DOWNLOADS := never
+# Python keeps the bytecode of what it imports (in .venv* and the ignored __pycache__ folders). Where
+# PYTHONDONTWRITEBYTECODE is set, as on this machine kind, each of the suite's hundreds of Python
+# processes (emulators, tools, test workers) compiled every module it imported again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup system-tools demo serve build validate lint test test-fast bench clean
 

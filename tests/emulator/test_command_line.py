@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from local_emulator import cli
@@ -170,12 +171,13 @@ def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
         "--input",
         "file://test-inputs/orchestrator-step-function-payload.json",
     )
+    # Waited for through boto3 (each call of the CLI costs most of a second of CPU), then read with the CLI.
+    stepfunctions = boto3.client("stepfunctions", endpoint_url=endpoint)
     deadline = time.monotonic() + 120
-    while (
-        described := aws(endpoint, "stepfunctions", "describe-execution", "--execution-arn", started["executionArn"])
-    )["status"] == "RUNNING":
+    while stepfunctions.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(1)
+    described = aws(endpoint, "stepfunctions", "describe-execution", "--execution-arn", started["executionArn"])
 
     assert described["status"] == "SUCCEEDED"
     # The parent's output is the run's report; the entries' results are in S3.
