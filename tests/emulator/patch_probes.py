@@ -1493,9 +1493,9 @@ def array_parent_fails_with_its_child(aws: Aws) -> bool:
     return batch.describe_jobs(jobs=[parent])["jobs"][0]["status"] == "FAILED"
 
 
-def main(results_file: str) -> None:
-    """Every probe against stock moto (a moto server in this process, no patch applied), into
-    RESULTS_FILE as JSON (moto prints to stdout on its own)."""
+def main(results_file: str, names: list[str]) -> None:
+    """The probes NAMES (every probe if none) against stock moto (a moto server in this process, no
+    patch applied), into RESULTS_FILE as JSON (moto prints to stdout on its own)."""
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
@@ -1508,7 +1508,7 @@ def main(results_file: str) -> None:
     server.start()
     try:
         aws = Aws(f"http://127.0.0.1:{port}")
-        results = {name: run_probe(name, aws) for name in PROBES}
+        results = {name: run_probe(name, aws) for name in names or PROBES}
     finally:
         server.stop()
     with open(results_file, "w") as out:
@@ -1516,4 +1516,4 @@ def main(results_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])
