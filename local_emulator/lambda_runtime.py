@@ -128,6 +128,7 @@ class ForkServer:
             self.stop()
             raise RuntimeError(f"the Lambda fork server did not start: {(ready or {}).get('error', 'it ended')}")
         self.read = set(ready["read"])
+        self.broken = False  # once it has failed to start a worker, the next ones start cold
 
     def fits(self, code_dir: Path, env: dict[str, str]) -> bool:
         """Whether a worker forked from this server is the worker a cold start would give."""
@@ -136,7 +137,7 @@ class ForkServer:
             for top in {name.split(".")[0] for name in PRELOADED}
         )  # a function that packages its own copy of a library imports that copy
         compared = self.read | set(self.env) | STARTUP_VARIABLES
-        return not shadowed and same_answers(compared, self.env, env)
+        return not self.broken and not shadowed and same_answers(compared, self.env, env)
 
     def start(self, code_dir: Path, env: dict[str, str]) -> tuple[ForkedProcess, io.TextIOWrapper]:
         stdin_read, stdin_write = os.pipe()
@@ -145,12 +146,18 @@ class ForkServer:
             with self.lock:
                 send(self.connection, {"cwd": str(code_dir), "env": env}, (stdin_read, write_end))
                 answer, fds = receive(self.connection, max_fds=1)
+        except OSError:
+            self.broken = True
+            for fd in (stdin_write, read_end):
+                os.close(fd)
+            raise
         finally:
             os.close(stdin_read)
             os.close(write_end)
         if answer is None or "pid" not in answer or len(fds) != 1:
             for fd in (stdin_write, read_end, *fds):
                 os.close(fd)
+            self.broken = True
             raise RuntimeError(f"the Lambda fork server started no worker: {(answer or {}).get('error', 'it ended')}")
         return ForkedProcess(answer["pid"], fds[0], os.fdopen(stdin_write, "w")), os.fdopen(read_end)
 

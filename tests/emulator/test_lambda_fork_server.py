@@ -144,3 +144,14 @@ def test_the_server_ends_when_its_runtime_is_gone_and_its_workers_when_their_req
     worker.process.stdin.close()  # the emulator's end of the worker's requests
     worker.process.wait()
     assert not worker.alive()
+
+
+def test_once_the_server_is_gone_workers_start_cold(server, code, shared):
+    env = function_environment(shared)
+    server.process.kill()
+    server.process.wait()
+
+    worker = Worker(code, env, server)
+
+    assert isinstance(worker.process, subprocess.Popen) and not server.fits(code, env)
+    assert observe(worker)["environment"] == env
