@@ -34,11 +34,14 @@ system-tools:
 		else echo "missing:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-# uv (pinned in requirements/uv.txt) installs every environment from its fully pinned file.
+# uv (pinned in requirements/uv.txt) installs every environment from its fully pinned file. .venv is
+# made without pip (ensurepip took 8 s): the interpreter's own pip installs uv into it (pip 22.3 and
+# later can; with an older one, the venv gets its own pip).
 $(VENV)/.installed: requirements/uv.txt requirements/dev.txt pyproject.toml
 	@echo "==> .venv: tests, moto, AWS CLI and the emulator (requirements/dev.txt), the project editable"
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements/uv.txt
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(VENV)/bin/python install -q -r requirements/uv.txt \
+		|| { $(PYTHON) -m venv --clear $(VENV) && $(VENV)/bin/pip install -q -r requirements/uv.txt; }
 	$(UV) pip sync -q --python $(VENV)/bin/python requirements/uv.txt requirements/dev.txt
 	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
 	@touch $@
