@@ -48,22 +48,28 @@ RESPONSE_FD = 3  # the worker's response pipe, as argv[1] names it
 
 def send(connection: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
     body = json.dumps(message).encode()
-    socket.send_fds(connection, [HEADER.pack(len(body)) + body], list(fds))
+    data = HEADER.pack(len(body)) + body
+    sent = socket.send_fds(connection, [data], list(fds))
+    connection.sendall(data[sent:])  # the descriptors went with the first part
 
 
 def receive(connection: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | None, list[int]]:
     """A message and the descriptors sent with it; None once the other end has closed."""
-    header, fds, _, _ = socket.recv_fds(connection, HEADER.size, max_fds, socket.MSG_WAITALL)
-    if len(header) < HEADER.size:
-        return None, fds
-    (length,) = HEADER.unpack(header)
-    body = b""
-    while len(body) < length:
-        part = connection.recv(length - len(body))
+    received, fds, _, _ = socket.recv_fds(connection, HEADER.size, max_fds, socket.MSG_WAITALL)
+    header = read_exactly(connection, received, HEADER.size)
+    body = None if header is None else read_exactly(connection, b"", HEADER.unpack(header)[0])
+    return (None if body is None else json.loads(body)), fds
+
+
+def read_exactly(connection: socket.socket, received: bytes, size: int) -> bytes | None:
+    """RECEIVED and what follows it, SIZE bytes in all (with a timeout set, a message may come in
+    parts); None if the other end closed first."""
+    while len(received) < size:
+        part = connection.recv(size - len(received))
         if not part:
-            return None, fds
-        body += part
-    return json.loads(body), fds
+            return None
+        received += part
+    return received
 
 
 def preload() -> set[str]:

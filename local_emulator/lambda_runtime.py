@@ -37,6 +37,7 @@ FORK_SERVER = Path(__file__).with_name("lambda_fork_server.py")
 # Read by the interpreter itself as it starts (the locale), not through os.environ: a worker forked
 # from an interpreter started without them is not the worker a cold start would give.
 STARTUP_VARIABLES = frozenset({"LC_ALL", "LC_CTYPE"})
+FORK_SERVER_SECONDS = 60
 MAX_WORKERS_PER_FUNCTION = 8
 # Lambda retries a failed asynchronous invocation after about one minute, then two more minutes
 # (AWS's timing here too: a workflow that only works when retries come sooner fails on AWS).
@@ -123,7 +124,14 @@ class ForkServer:
             start_new_session=True,
         )
         theirs.close()
-        ready, _ = receive(self.connection)
+        # No wait on the server is unbounded (its imports take about a second; a fork, milliseconds):
+        # a server that does not answer is given up, and workers start cold.
+        self.connection.settimeout(FORK_SERVER_SECONDS)
+        try:
+            ready, _ = receive(self.connection)
+        except OSError:
+            self.stop()
+            raise
         if ready is None or "read" not in ready:
             self.stop()
             raise RuntimeError(f"the Lambda fork server did not start: {(ready or {}).get('error', 'it ended')}")
