@@ -27,7 +27,8 @@ def handler(event, context):
         "flags": [sys.flags.isolated, sys.flags.utf8_mode],
         "signals": [str(signal.getsignal(s)) for s in (signal.SIGCHLD, signal.SIGINT, signal.SIGPIPE, signal.SIGTERM)],
         "child_status": os.waitpid(os.spawnv(os.P_NOWAIT, "/bin/sh", ["sh", "-c", "exit 3"]), 0)[1] >> 8,
-        "standard_streams": [os.path.realpath(f"/proc/self/fd/{fd}") for fd in (1, 2)],
+        # stdout and stderr: the one (deleted) file the invocation's log is written to
+        "standard_streams": [os.path.samestat(os.fstat(1), os.fstat(2)), os.readlink("/proc/self/fd/1")[-9:]],
         "remaining": context.get_remaining_time_in_millis() > 0,
         "event": event,
     }
@@ -98,6 +99,7 @@ def test_a_forked_worker_is_the_worker_a_cold_start_gives(server, code, shared):
 
     assert seen == cold
     assert seen["environment"] == env and seen["cwd"] == str(code) and seen["child_status"] == 3
+    assert seen["standard_streams"] == [True, "(deleted)"]
 
 
 @pytest.mark.parametrize(
