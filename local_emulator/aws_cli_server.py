@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from local_emulator.environment_reads import environment_reads, same_answers
+from local_emulator.socket_messages import receive_message
 
 CLIENT = Path(__file__).with_name("aws_cli_client.py")
 # What a job's interpreter starts with, for the server's start: the locale a job gets, nothing else.
 JOB_INTERPRETER_ENVIRONMENT = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 MAX_MESSAGE_BYTES = 1024 * 1024  # a call's arguments and environment (a job's are a few KB)
 RECEIVE_SECONDS = 10  # the client sends its call as soon as it connects
-HEADER = struct.Struct("!I")
 # What receiving from a caller that died, timed out or is not the client raises.
 NOT_A_CALL = (OSError, ValueError, EOFError, TypeError)
 
@@ -114,17 +114,11 @@ def receive_call(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     """A call's arguments, environment and settings, and its three standard streams."""
     # A receive timeout, not settimeout(): that would make the socket, shared with the server, non-blocking.
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", RECEIVE_SECONDS, 0))
-    header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3, socket.MSG_WAITALL)
+    message, fds = receive_message(connection, 3, MAX_MESSAGE_BYTES)
     try:
-        length = HEADER.unpack(header)[0] if len(header) == HEADER.size else 0
-        if not 0 < length <= MAX_MESSAGE_BYTES or len(fds) != 3:
-            raise ValueError(f"not a call: {length} bytes, {len(fds)} streams")
-        message = b""
-        while len(message) < length:  # with a timeout set, the socket may return the message in parts
-            part = connection.recv(length - len(message))
-            if not part:
-                raise ValueError(f"the caller left after {len(message)} of {length} bytes")
-            message += part
+        if message is None or len(fds) != 3:
+            whole = "no" if message is None else "a"
+            raise ValueError(f"not a call: {whole} whole message of 1 to {MAX_MESSAGE_BYTES} bytes, {len(fds)} streams")
         # marshal, not json: the client imports nothing it must not (see aws_cli_client.py). Only this
         # user can connect (the socket is 0600, in a 0700 folder), and that user runs the jobs anyway.
         call = marshal.loads(message)  # noqa: S302 (see above)

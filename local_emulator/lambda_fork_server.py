@@ -22,13 +22,13 @@ import importlib
 import json
 import os
 import socket
-import struct
 import sys
 import traceback
 from typing import Any
 
 from local_emulator import lambda_worker
 from local_emulator.environment_reads import environment_reads
+from local_emulator.socket_messages import receive_message, send_message
 
 # Imported once here: the libraries of this application's functions (functions/runs/requirements.txt).
 PRELOADED = (
@@ -42,34 +42,18 @@ PRELOADED = (
     "aws_lambda_powertools.utilities.typing",
     "aws_xray_sdk.core",
 )
-HEADER = struct.Struct("!I")
+MAX_MESSAGE_BYTES = 1024 * 1024  # a worker's environment (Lambda allows 4 KB of variables)
 RESPONSE_FD = 3  # the worker's response pipe, as argv[1] names it
 
 
 def send(connection: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
-    body = json.dumps(message).encode()
-    data = HEADER.pack(len(body)) + body
-    sent = socket.send_fds(connection, [data], list(fds))
-    connection.sendall(data[sent:])  # the descriptors went with the first part
+    send_message(connection, json.dumps(message).encode(), fds)
 
 
 def receive(connection: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | None, list[int]]:
     """A message and the descriptors sent with it; None once the other end has closed."""
-    received, fds, _, _ = socket.recv_fds(connection, HEADER.size, max_fds, socket.MSG_WAITALL)
-    header = read_exactly(connection, received, HEADER.size)
-    body = None if header is None else read_exactly(connection, b"", HEADER.unpack(header)[0])
+    body, fds = receive_message(connection, max_fds, MAX_MESSAGE_BYTES)
     return (None if body is None else json.loads(body)), fds
-
-
-def read_exactly(connection: socket.socket, received: bytes, size: int) -> bytes | None:
-    """RECEIVED and what follows it, SIZE bytes in all (with a timeout set, a message may come in
-    parts); None if the other end closed first."""
-    while len(received) < size:
-        part = connection.recv(size - len(received))
-        if not part:
-            return None
-        received += part
-    return received
 
 
 def preload() -> set[str]:

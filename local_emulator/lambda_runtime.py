@@ -38,6 +38,7 @@ FORK_SERVER = Path(__file__).with_name("lambda_fork_server.py")
 # from an interpreter started without them is not the worker a cold start would give.
 STARTUP_VARIABLES = frozenset({"LC_ALL", "LC_CTYPE"})
 FORK_SERVER_SECONDS = 60
+PRELOADED_PACKAGES = frozenset(name.split(".")[0] for name in PRELOADED)
 MAX_WORKERS_PER_FUNCTION = 8
 # Lambda retries a failed asynchronous invocation after about one minute, then two more minutes
 # (AWS's timing here too: a workflow that only works when retries come sooner fails on AWS).
@@ -135,17 +136,17 @@ class ForkServer:
         if ready is None or "read" not in ready:
             self.stop()
             raise RuntimeError(f"the Lambda fork server did not start: {(ready or {}).get('error', 'it ended')}")
-        self.read = set(ready["read"])
+        # What a function's environment must answer as this server's did: what its imports read, what
+        # it started with, and what the interpreter read as it started.
+        self.compared = set(ready["read"]) | set(env) | STARTUP_VARIABLES
         self.broken = False  # once it has failed to start a worker, the next ones start cold
 
     def fits(self, code_dir: Path, env: dict[str, str]) -> bool:
         """Whether a worker forked from this server is the worker a cold start would give."""
         shadowed = any(
-            (code_dir / top).exists() or (code_dir / f"{top}.py").exists()
-            for top in {name.split(".")[0] for name in PRELOADED}
+            (code_dir / top).exists() or (code_dir / f"{top}.py").exists() for top in PRELOADED_PACKAGES
         )  # a function that packages its own copy of a library imports that copy
-        compared = self.read | set(self.env) | STARTUP_VARIABLES
-        return not self.broken and not shadowed and same_answers(compared, self.env, env)
+        return not self.broken and not shadowed and same_answers(self.compared, self.env, env)
 
     def start(self, code_dir: Path, env: dict[str, str]) -> tuple[ForkedProcess, io.TextIOWrapper]:
         stdin_read, stdin_write = os.pipe()
