@@ -1101,6 +1101,21 @@ def state_machine_from_its_substituted_definition(aws: Aws) -> bool:
     return json.loads(finished(sfn, execution).get("output", "{}")) == {"value": "substituted"}
 
 
+@probe("json_templates_are_read_as_json")
+def escaped_character_outside_the_bmp_is_one_character(aws: Aws) -> bool:
+    said = "Jobs \U0001f680 launched"  # json.dumps escapes it as a surrogate pair: \ud83d\ude80
+    queue = {"Queue": {"Type": "AWS::SQS::Queue"}}
+    stack = create_stack(aws, queue, Description=said, Outputs={"Said": {"Value": said}})
+    body = json.dumps({"Description": said, "Resources": queue})
+    summary = aws.client("cloudformation").get_template_summary(TemplateBody=body)
+    return (
+        stack["StackStatus"] == "CREATE_COMPLETE"
+        and stack.get("Description") == said
+        and stack_outputs(stack) == {"Said": said}
+        and summary.get("Description") == said
+    )
+
+
 @probe("lambda_environment_values_are_strings")
 def number_parameter_in_environment_is_a_string(aws: Aws) -> bool:
     stack = create_stack(
