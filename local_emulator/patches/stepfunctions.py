@@ -1,5 +1,6 @@
 """Step Functions: defects of moto's ASL interpreter (a port of LocalStack's) and of its API layer."""
 
+import functools
 import logging
 import sys
 import time
@@ -63,7 +64,6 @@ def _integration_classes() -> tuple[type, ...]:
 )
 def service_integrations_use_api_member_names(patcher: Patcher, emulator: Any) -> None:
     import datetime
-    import functools
 
     import botocore.session
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
@@ -71,12 +71,15 @@ def service_integrations_use_api_member_names(patcher: Patcher, emulator: Any) -
     )
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
-    session = botocore.session.get_session()
     normalised = _integration_classes()  # the others (sqs, for one) already send API names
 
     @functools.cache
+    def session() -> Any:  # made at the first integration, not at each install (unit tests install per test)
+        return botocore.session.get_session()
+
+    @functools.cache
     def operation(service: str, action: str) -> Any:
-        model = session.get_service_model(service)
+        model = session().get_service_model(service)
         return model.operation_model({camel_to_snake_case(n): n for n in model.operation_names}[action])
 
     def shapes(task: StateTaskService, service: str | None, action: str | None) -> Any:
@@ -175,6 +178,32 @@ def describe_execution_always_encodes_output(patcher: Patcher, emulator: Any) ->
     patcher.replace(StepFunctionResponse, "describe_execution", describe_execution)
 
 
+@functools.cache
+def _modules_naming_custom_errors() -> tuple[Any, ...]:
+    """moto's engine modules that imported CustomErrorName by name (found once per process: walking
+    the engine's package took 10 ms, at every install)."""
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser.asl as asl
+    from moto.stepfunctions.parser.asl.component.common.error_name import custom_error_name
+
+    found = []
+    for module in pkgutil.walk_packages(asl.__path__, f"{asl.__name__}."):
+        if module.name.startswith(f"{asl.__name__}.antlr"):
+            continue
+        try:
+            loaded = importlib.import_module(module.name)
+        except ImportError:  # parts of LocalStack's interpreter that moto does not ship
+            continue
+        if (
+            loaded is not custom_error_name
+            and getattr(loaded, "CustomErrorName", None) is custom_error_name.CustomErrorName
+        ):
+            found.append(loaded)
+    return tuple(found)
+
+
 @patch(
     service="stepfunctions",
     defect="a States.* error raised inside a Map iteration (States.Timeout, States.TaskFailed, ...) surfaces "
@@ -185,10 +214,6 @@ def describe_execution_always_encodes_output(patcher: Patcher, emulator: Any) ->
     seen_in=MOTO,
 )
 def states_errors_keep_their_names(patcher: Patcher, emulator: Any) -> None:
-    import importlib
-    import pkgutil
-
-    import moto.stepfunctions.parser.asl as asl
     from moto.stepfunctions.parser.asl.component.common.error_name import custom_error_name
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 
@@ -205,15 +230,8 @@ def states_errors_keep_their_names(patcher: Patcher, emulator: Any) -> None:
 
     # Every module that names errors from what a child or a task reported imported the class by
     # name: each such reference is replaced (the class itself stays as it is).
-    for module in pkgutil.walk_packages(asl.__path__, f"{asl.__name__}."):
-        if module.name.startswith(f"{asl.__name__}.antlr"):
-            continue
-        try:
-            loaded = importlib.import_module(module.name)
-        except ImportError:  # parts of LocalStack's interpreter that moto does not ship
-            continue
-        if loaded is not custom_error_name and getattr(loaded, "CustomErrorName", None) is custom:
-            patcher.replace(loaded, "CustomErrorName", error_name)
+    for module in _modules_naming_custom_errors():
+        patcher.replace(module, "CustomErrorName", error_name)
 
 
 @patch(
@@ -891,8 +909,6 @@ def aborted_sync_tasks_stop_their_work(patcher: Patcher, emulator: Any) -> None:
     seen_in=MOTO,
 )
 def jsonpath_expressions_are_parsed_once(patcher: Patcher, emulator: Any) -> None:
-    import functools
-
     import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
     import moto.stepfunctions.parser.asl.utils.json_path as json_path
 
