@@ -5,29 +5,49 @@ import pytest
 from tests.support.faults import FAULTS
 
 FOLDER_MARKERS = ("unit", "script", "template", "emulator")
-# The modules that take longest (seconds of their tests, summed, on 2 cores), run first: xdist hands
-# each module to one worker (--dist loadfile), and a long module started late holds the run up.
-LONGEST_FIRST = (
-    "tests/emulator/test_end_to_end.py",  # 168
-    "tests/emulator/test_real_account.py",  # 130
-    "tests/script/test_batch_script.py",  # 120
-    "tests/emulator/test_fault_injection.py",  # 105
-    "tests/emulator/test_command_line.py",  # 99
-    "tests/emulator/test_patches.py",  # 95
-    "tests/template/test_template.py",  # 79
-    "tests/emulator/test_large_requests.py",  # 70
+# The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
+# 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
+# holds the run up. The longest start first, the two heavy on CPU among them beside the two that mostly
+# wait (heartbeat timeouts, Lambda's retry a minute later); the short ones come last, to even out the
+# workers' ends. A module not listed comes after the listed ones of 20 s or more.
+MODULE_ORDER = (
+    "tests/emulator/test_end_to_end.py",  # 184, waits
+    "tests/emulator/test_real_account.py",  # 158, waits
+    "tests/emulator/test_patches.py",  # 98, CPU
+    "tests/template/test_template.py",  # 97, CPU
+    "tests/script/test_batch_script.py",  # 116
+    "tests/emulator/test_fault_injection.py",  # 108
+    "tests/emulator/test_command_line.py",  # 107
+    "tests/emulator/test_large_requests.py",  # 78
+    "tests/emulator/test_warm_aws_cli.py",  # 38
+    "tests/unit/test_prepare_run.py",  # 28
+    "tests/emulator/test_runtimes.py",  # 24
+    "tests/unit/test_submit_batch.py",  # 18
+    "tests/unit/test_account_batch.py",  # 13
+    "tests/emulator/test_emulator_lifecycle.py",  # 13
+    "tests/emulator/test_lambda_fork_server.py",  # 10
+    "tests/unit/test_finish_run.py",  # 10
+    "tests/unit/test_check_parameters.py",  # 8
+    "tests/template/test_state_machines.py",  # 7
+    "tests/unit/test_job_events.py",  # 5
+    "tests/unit/test_publish_script.py",  # 5
+    "tests/unit/test_callback_notify.py",  # 2
+    "tests/unit/test_terminate_run_jobs.py",  # 1
+    "tests/template/test_hardening.py",  # 0.3
+    "tests/unit/test_pinned_versions.py",  # 0
 )
+UNLISTED_RANK = MODULE_ORDER.index("tests/unit/test_submit_batch.py") - 0.5  # the first under 20 s
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test is marked by its folder (tests/<marker>/); `slow` it says itself. The longest
-    modules come first, the others after in their order."""
+    """Each test is marked by its folder (tests/<marker>/); `slow` it says itself. Modules run in
+    MODULE_ORDER."""
     for item in items:
         folder = item.path.parent.name
         if folder in FOLDER_MARKERS:
             item.add_marker(folder)
-    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.relative_to(config.rootpath).as_posix(), len(rank)))
+    rank = {name: index for index, name in enumerate(MODULE_ORDER)}
+    items.sort(key=lambda item: rank.get(item.path.relative_to(config.rootpath).as_posix(), UNLISTED_RANK))
 
 
 @pytest.fixture(autouse=True)
