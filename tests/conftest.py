@@ -7,18 +7,19 @@ from tests.support.faults import FAULTS
 FOLDER_MARKERS = ("unit", "script", "template", "emulator")
 # The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
 # 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
-# holds the run up. The longest start first, the two heavy on CPU among them beside the two that mostly
-# wait (heartbeat timeouts, Lambda's retry a minute later); the short ones come last, to even out the
-# workers' ends. A module not listed comes after the listed ones of 20 s or more.
+# holds the run up. The five workers start with the two longest, which mostly wait (heartbeat
+# timeouts, Lambda's retry a minute later), and three that keep the CPUs busy meanwhile; the short
+# modules come last, to even out the workers' ends. A module not listed comes after the listed ones
+# of 20 s or more.
 MODULE_ORDER = (
     "tests/emulator/test_end_to_end.py",  # 184, waits
     "tests/emulator/test_real_account.py",  # 158, waits
     "tests/emulator/test_patches.py",  # 98, CPU
     "tests/template/test_template.py",  # 97, CPU
+    "tests/emulator/test_large_requests.py",  # 90, CPU
     "tests/script/test_batch_script.py",  # 116
     "tests/emulator/test_fault_injection.py",  # 108
     "tests/emulator/test_command_line.py",  # 107
-    "tests/emulator/test_large_requests.py",  # 78
     "tests/emulator/test_warm_aws_cli.py",  # 38
     "tests/unit/test_prepare_run.py",  # 28
     "tests/emulator/test_runtimes.py",  # 24
