@@ -592,9 +592,16 @@ def history_is_capped(patcher: Patcher, emulator: Any) -> None:
     def environment_failing_when_full(self: ExecutionWorker) -> Any:
         env = environment(self)
         cause = f"The execution reached the maximum number of history events ({HISTORY_LIMIT_EVENTS})."
-        env.event_manager.history_full = lambda: env.set_error(
-            ExecutionFailedEventDetails(error="States.Runtime", cause=cause)
-        )
+        set_error = env.set_error
+
+        def fail() -> None:
+            set_error(ExecutionFailedEventDetails(error="States.Runtime", cause=cause))
+            # The state that was running goes on to its end, reading values the failed execution no
+            # longer computes (a Choice pops a verdict no rule pushed): what that raises is not the
+            # execution's error.
+            env.set_error = lambda error: None
+
+        env.event_manager.history_full = fail
         return env
 
     patcher.replace(EventManager, "add_event", add_event)

@@ -585,8 +585,11 @@ def oversized_input_after_parameters_fails(aws: Aws) -> bool:
 
 @probe("history_is_capped")
 def execution_fails_at_25000_events(aws: Aws) -> bool:
+    """An endless loop of a Pass and a Choice state (4 events a round): event 25,000 would be the
+    Choice's entry, where a state still reads its input after the execution has failed."""
     sfn = aws.client("stepfunctions")
-    loop = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}
+    always = [{"Variable": "$", "IsPresent": True, "Next": "A"}]
+    loop = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Choice", "Choices": always}}}
     execution = sfn.start_execution(stateMachineArn=create_machine(sfn, loop), input="{}")["executionArn"]
     try:
         described = finished(sfn, execution, seconds=15)
