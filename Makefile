@@ -19,8 +19,8 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup system-tools demo serve build validate lint test test-fast bench clean
 
-# The demo's job works 3 s instead of the template's 20 (a template parameter, as on AWS).
-DEMO_PARAMS := --param batchSleepDuration=3 --param NestedWaitSeconds=1 --param Patterns=full
+# The demo's job works 1 s instead of the template's 20 (a template parameter, as on AWS).
+DEMO_PARAMS := --param batchSleepDuration=1 --param NestedWaitSeconds=1 --param Patterns=full
 
 setup: system-tools $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed
 

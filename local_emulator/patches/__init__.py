@@ -2,7 +2,7 @@
 their patches as they are imported, in this order; a later patch wraps what an earlier one set."""
 
 # isort: off
-from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, stepfunctions
+from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, stepfunctions
 from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
 
 # isort: on
@@ -18,6 +18,7 @@ __all__ = [
     "distributed_map",
     "dynamodb",
     "events",
+    "iam",
     "install",
     "stepfunctions",
     "uninstall",

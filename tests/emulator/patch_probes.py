@@ -683,6 +683,16 @@ def definition_with_an_illegal_escape_is_refused(aws: Aws) -> bool:
     return False
 
 
+@probe("access_keys_are_found_without_creating_partitions")
+def an_unknown_key_creates_no_partition(aws: Aws) -> bool:
+    from moto.iam.models import get_account_id_from, iam_backends
+
+    account = iam_backends["111122223333"]
+    account["aws"]  # makes the account's IAM in one partition
+    get_account_id_from("AKIANOSUCHKEY0000000")
+    return list(account) == ["aws"]
+
+
 @probe("jsonpath_expressions_are_parsed_once")
 def jsonpath_parsed_once(aws: Aws) -> bool:
     import moto.stepfunctions.parser.asl.utils.json_path as json_path
