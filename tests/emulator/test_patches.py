@@ -22,7 +22,7 @@ NAMES = [registered.name for registered in patches.PATCHES]
 
 # Stock moto's probes run in this many fresh interpreters at once: most of their time is spent
 # waiting (for what stock moto never does, within each probe's bound).
-STOCK_INTERPRETERS = 4
+STOCK_INTERPRETERS = 3
 
 
 @pytest.fixture(scope="module")
