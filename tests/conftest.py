@@ -7,19 +7,20 @@ from tests.support.faults import FAULTS
 FOLDER_MARKERS = ("unit", "script", "template", "emulator")
 # The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
 # 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
-# holds the run up. The five workers start with the two longest, which mostly wait (heartbeat
-# timeouts, Lambda's retry a minute later), and three that keep the CPUs busy meanwhile; the short
-# modules come last, to even out the workers' ends. A module not listed comes after the listed ones
-# of 20 s or more.
+# holds the run up. The five workers start with the longest, three of which mostly wait (heartbeat
+# timeouts, Lambda's retry a minute later), and the modules heavy on CPU follow; the short modules
+# come last, to even out the workers' ends. A module not listed comes after the listed ones of 20 s
+# or more.
 MODULE_ORDER = (
-    "tests/emulator/test_end_to_end.py",  # 184, waits
-    "tests/emulator/test_real_account.py",  # 158, waits
-    "tests/emulator/test_patches.py",  # 98, CPU
-    "tests/template/test_template.py",  # 97, CPU
-    "tests/emulator/test_large_requests.py",  # 90, CPU
-    "tests/script/test_batch_script.py",  # 116
-    "tests/emulator/test_fault_injection.py",  # 108
-    "tests/emulator/test_command_line.py",  # 107
+    "tests/emulator/test_real_account.py",  # 163, waits
+    "tests/emulator/test_end_to_end.py",  # 128, waits
+    "tests/emulator/test_lean_path.py",  # 107, waits
+    "tests/script/test_batch_script.py",  # 142
+    "tests/emulator/test_patches.py",  # 107, CPU
+    "tests/template/test_template.py",  # 107, CPU
+    "tests/emulator/test_large_requests.py",  # 106, CPU
+    "tests/emulator/test_fault_injection.py",  # 100
+    "tests/emulator/test_command_line.py",  # 90
     "tests/emulator/test_warm_aws_cli.py",  # 38
     "tests/unit/test_prepare_run.py",  # 28
     "tests/emulator/test_runtimes.py",  # 24
