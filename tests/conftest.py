@@ -7,20 +7,19 @@ from tests.support.faults import FAULTS
 FOLDER_MARKERS = ("unit", "script", "template", "emulator")
 # The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
 # 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
-# holds the run up. The five workers start with the longest, three of which mostly wait (heartbeat
-# timeouts, Lambda's retry a minute later), and the modules heavy on CPU follow; the short modules
-# come last, to even out the workers' ends. A module not listed comes after the listed ones of 20 s
-# or more.
+# holds the run up. The five workers start with the five longest, most of which mostly wait
+# (heartbeat timeouts, Lambda's retry a minute later); the short modules come last, to even out the
+# workers' ends. A module not listed comes after the listed ones of 20 s or more.
 MODULE_ORDER = (
-    "tests/emulator/test_real_account.py",  # 163, waits
-    "tests/emulator/test_end_to_end.py",  # 128, waits
-    "tests/emulator/test_lean_path.py",  # 107, waits
-    "tests/script/test_batch_script.py",  # 142
-    "tests/emulator/test_patches.py",  # 107, CPU
-    "tests/template/test_template.py",  # 107, CPU
+    "tests/emulator/test_real_account.py",  # 157, waits
+    "tests/script/test_batch_script.py",  # 145
+    "tests/emulator/test_lean_path.py",  # 126, waits
+    "tests/emulator/test_fault_injection.py",  # 118, waits
     "tests/emulator/test_large_requests.py",  # 106, CPU
-    "tests/emulator/test_fault_injection.py",  # 100
-    "tests/emulator/test_command_line.py",  # 90
+    "tests/emulator/test_patches.py",  # 88, CPU
+    "tests/template/test_template.py",  # 80, CPU
+    "tests/emulator/test_end_to_end.py",  # 76, waits
+    "tests/emulator/test_command_line.py",  # 55
     "tests/emulator/test_warm_aws_cli.py",  # 38
     "tests/unit/test_prepare_run.py",  # 28
     "tests/emulator/test_runtimes.py",  # 24
