@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import sys
 import time
 from typing import Any
 
@@ -179,29 +178,31 @@ def describe_execution_always_encodes_output(patcher: Patcher, emulator: Any) ->
 
 
 @functools.cache
-def _modules_naming_custom_errors() -> tuple[Any, ...]:
-    """moto's engine modules that imported CustomErrorName by name (found once per process: walking
-    the engine's package took 10 ms, at every install)."""
+def _engine_modules() -> tuple[Any, ...]:
+    """Every module of moto's ASL engine but its generated parser, imported (walked once per process:
+    walking took 10 ms, at every install)."""
     import importlib
     import pkgutil
 
     import moto.stepfunctions.parser.asl as asl
-    from moto.stepfunctions.parser.asl.component.common.error_name import custom_error_name
 
-    found = []
+    modules = []
     for module in pkgutil.walk_packages(asl.__path__, f"{asl.__name__}."):
         if module.name.startswith(f"{asl.__name__}.antlr"):
             continue
         try:
-            loaded = importlib.import_module(module.name)
+            modules.append(importlib.import_module(module.name))
         except ImportError:  # parts of LocalStack's interpreter that moto does not ship
             continue
-        if (
-            loaded is not custom_error_name
-            and getattr(loaded, "CustomErrorName", None) is custom_error_name.CustomErrorName
-        ):
-            found.append(loaded)
-    return tuple(found)
+    return tuple(modules)
+
+
+def _replace_where_imported(patcher: Patcher, name: str, original: Any, value: Any, keep_in: Any = None) -> None:
+    """NAME is VALUE in every engine module that holds ORIGINAL under that name (a module that imported
+    it by name holds its own reference), except KEEP_IN."""
+    for module in _engine_modules():
+        if module is not keep_in and getattr(module, name, None) is original:
+            patcher.replace(module, name, value)
 
 
 @patch(
@@ -230,8 +231,7 @@ def states_errors_keep_their_names(patcher: Patcher, emulator: Any) -> None:
 
     # Every module that names errors from what a child or a task reported imported the class by
     # name: each such reference is replaced (the class itself stays as it is).
-    for module in _modules_naming_custom_errors():
-        patcher.replace(module, "CustomErrorName", error_name)
+    _replace_where_imported(patcher, "CustomErrorName", custom, error_name, keep_in=custom_error_name)
 
 
 @patch(
@@ -1092,10 +1092,7 @@ def filter_paths_without_match_are_empty_lists(patcher: Patcher, emulator: Any) 
                 return []
             raise
 
-    # Modules that imported the function by name hold their own reference to it.
-    for module in list(sys.modules.values()):
-        if getattr(module, "extract_json", None) is extract:
-            patcher.replace(module, "extract_json", extract_json)
+    _replace_where_imported(patcher, "extract_json", extract, extract_json)
 
 
 @patch(
