@@ -212,6 +212,11 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     ]
     assert len(functions) == 7
     assert all((build_dir / name / "shared.py").is_file() for name in functions)
+    # ... and its dependencies are installed once for all seven (a function whose resource Metadata
+    # differs is built on its own: pip again).
+    resources = sam_template()["Resources"].values()
+    folders = {r["Properties"]["CodeUri"] for r in resources if r["Type"] == "AWS::Serverless::Function"}
+    assert result.stderr.count("Building codeuri: ") == len(folders) == 3, result.stderr[-3000:]
     assert (build_dir / "BatchSubmitFunction" / "aws_lambda_powertools").is_dir()
     # aws-xray-sdk brings botocore: the function ships the matching boto3 too, not the runtime's.
     assert (build_dir / "BatchSubmitFunction" / "botocore").is_dir()
