@@ -715,6 +715,37 @@ def jsonpath_parsed_once(aws: Aws) -> bool:
     return len(calls) == 1
 
 
+@probe("definitions_are_lexed_once")
+def a_definition_is_lexed_once_and_each_parse_has_components_of_its_own(aws: Aws) -> bool:
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    tokens = []
+    real = ASLLexer.nextToken
+
+    def counting(self: Any) -> Any:
+        tokens.append(1)
+        return real(self)
+
+    state = f"P{uuid.uuid4().hex}"
+    definition = json.dumps({"StartAt": state, "States": {state: {"Type": "Pass", "Result": {"a": 1}, "End": True}}})
+    lexed, programs = [], []
+    ASLLexer.nextToken = counting
+    try:
+        for _ in range(3):
+            programs.append(AmazonStateLanguageParser.parse(definition)[0])
+            lexed.append(len(tokens))
+    finally:
+        ASLLexer.nextToken = real
+    passes = [program.states.states[state] for program in programs]
+    return (
+        lexed[0] > 0
+        and lexed[0] == lexed[-1]
+        and len({id(p) for p in passes}) == len({id(p.result) for p in passes}) == 3
+        and all(p.result.result_obj == {"a": 1} for p in passes)
+    )
+
+
 @probe("definitions_parse_independently")
 def a_parse_is_not_changed_by_another_in_flight(aws: Aws) -> bool:
     from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguage, QueryLanguageMode
