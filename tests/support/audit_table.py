@@ -2,9 +2,9 @@
 
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
+from tests.support.clients import client
 from tests.support.template import sam_template
 
 
@@ -12,7 +12,7 @@ def create_table_like(logical_id: str, name: str, dynamodb: Any = None) -> str:
     """A table named NAME with the keys of the template's table LOGICAL_ID (through DYNAMODB, or a
     default client)."""
     properties = sam_template()["Resources"][logical_id]["Properties"]
-    (dynamodb or boto3.client("dynamodb")).create_table(
+    (dynamodb or client("dynamodb")).create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
@@ -32,7 +32,7 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
 
 def audit_item(table: str, run_id: str, entry_index: int) -> dict[str, Any] | None:
     item = (
-        boto3.client("dynamodb")
+        client("dynamodb")
         .get_item(TableName=table, Key={"runId": {"S": run_id}, "entryIndex": {"N": str(entry_index)}})
         .get("Item")
     )

@@ -1,12 +1,12 @@
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from local_emulator import patches
 from local_emulator.server import ENVIRONMENT
 from local_emulator.waiting_tasks import WaitingTasks
+from tests.support.clients import client
 from tests.support.cloudformation_responses import responses  # noqa: F401  (a fixture kept with its helper)
 from tests.support.lambda_context import FakeLambdaContext
 
@@ -30,7 +30,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def waiting_tasks(aws: None) -> WaitingTasks:
-    return WaitingTasks(boto3.client("stepfunctions"), boto3.client("sqs"))
+    return WaitingTasks(client("stepfunctions"), client("sqs"))
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ results of a batch whose job failed written by it, and the job of such a batch t
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.batch_queue import fargate_queue, template_job_definition
+from tests.support.clients import client
 from tests.support.handlers import formatted, load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
@@ -19,13 +19,13 @@ RUN = "run-1"
 
 @pytest.fixture
 def account(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    boto3.client("s3").create_bucket(Bucket=RUNS)
+    client("s3").create_bucket(Bucket=RUNS)
     resources = {"RunsBucket": RUNS, "AuditTable": create_audit_table("audit")}
     variables = sam_template()["Resources"]["AccountBatchFunction"]["Properties"]["Environment"]["Variables"]
     for name, value in variables.items():
         monkeypatch.setenv(name, resources[value["Ref"]] if isinstance(value, dict) else str(value))
     # The run's item, as the prepare function leaves it.
-    boto3.client("dynamodb").put_item(
+    client("dynamodb").put_item(
         TableName="audit",
         Item={
             "runId": {"S": RUN},
@@ -65,7 +65,7 @@ def run_counts() -> tuple[int, int]:
 
 
 def results_objects() -> dict[str, list[dict[str, Any]]]:
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=RUNS).get("Contents", [])]
     return {
         key: [json.loads(line) for line in s3.get_object(Bucket=RUNS, Key=key)["Body"].read().decode().splitlines()]
@@ -137,17 +137,17 @@ def test_the_counts_of_every_batch_add_up(account, lambda_context):
 
 @pytest.fixture
 def job_queue(account: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    batch = boto3.client("batch")
-    queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
+    batch = client("batch")
+    queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
     return {"queue": queue, "definition": template_job_definition(batch, "job")}
 
 
 def submitted(job_queue: dict[str, str], first: int, last: int) -> str:
     """A job submitted for the batch FIRST..LAST and recorded on its item, as the submit function does."""
-    job_id = boto3.client("batch").submit_job(
+    job_id = client("batch").submit_job(
         jobName=f"run-{RUN}-b{first}", jobQueue=job_queue["queue"], jobDefinition=job_queue["definition"]
     )["jobId"]
-    boto3.client("dynamodb").put_item(
+    client("dynamodb").put_item(
         TableName="audit",
         Item={
             "runId": {"S": RUN},
@@ -161,7 +161,7 @@ def submitted(job_queue: dict[str, str], first: int, last: int) -> str:
 
 
 def status_reason(job_id: str) -> str | None:
-    [job] = boto3.client("batch").describe_jobs(jobs=[job_id])["jobs"]
+    [job] = client("batch").describe_jobs(jobs=[job_id])["jobs"]
     return job.get("statusReason")
 
 
@@ -256,7 +256,7 @@ def test_a_failure_with_no_detail_at_all_still_accounts_the_batch(account, lambd
 def test_a_job_that_cannot_be_terminated_does_not_stop_the_account(account, lambda_context, caplog):
     from botocore.stub import Stubber
 
-    boto3.client("dynamodb").put_item(
+    client("dynamodb").put_item(
         TableName="audit", Item={"runId": {"S": RUN}, "entryIndex": {"N": "0"}, "jobId": {"S": "job-gone"}}
     )
     with Stubber(account.batch) as batch:

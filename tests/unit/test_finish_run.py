@@ -6,11 +6,11 @@ import contextlib
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.batch_queue import fargate_queue, template_job_definition
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
@@ -42,7 +42,7 @@ class Runs:
         self.prepare = load_handler(code, "prepare")
         self.account = load_handler(code, "account")
         self.finish = load_handler(code, "finish")
-        self.s3, self.batch = boto3.client("s3"), boto3.client("batch")
+        self.s3, self.batch = client("s3"), client("batch")
 
     def start(self, entries: int, run_id: str = RUN, **settings: Any) -> dict[str, Any]:
         """The run as "Prepare run" leaves it at $.run."""
@@ -135,9 +135,9 @@ def record(state: dict[str, Any], status: str, error: str | None = None, cause: 
 
 @pytest.fixture
 def runs(aws: None, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Runs:
-    boto3.client("s3").create_bucket(Bucket=RUNS)
-    batch = boto3.client("batch")
-    queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
+    client("s3").create_bucket(Bucket=RUNS)
+    batch = client("batch")
+    queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
     resources = {"RunsBucket": RUNS, "AuditTable": create_audit_table("audit"), "JobQueue": queue}
     for function in ("PrepareRunFunction", "AccountBatchFunction", "FinishRunFunction"):
         for name, value in function_environment(function, resources).items():
@@ -287,7 +287,7 @@ def test_past_the_tolerance_the_run_fails_and_every_entry_gets_one_result(runs, 
 def test_the_results_of_entries_no_batch_accounted_are_written_once(runs, stopped_run):
     run, _ = stopped_run
     runs.end(run, failure=THRESHOLD)
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     written = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=RUNS, Prefix="runs/run-1/results/")["Contents"]}
 
     runs.end(run, failure=THRESHOLD)  # a retried Finish run state

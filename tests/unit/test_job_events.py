@@ -4,11 +4,11 @@ that stopped without reporting."""
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from local_emulator.waiting_tasks import WaitingTask
 from tests.support.audit_table import audit_item, create_audit_table, create_table_like
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 
@@ -42,7 +42,7 @@ def job_event(task: WaitingTask | None, status: str, **detail: Any) -> dict[str,
     reference = f"ref-{task.token[-12:]}" if task else "none"
     if task:
         item = {"ref": {"S": reference}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
-        boto3.client("dynamodb").put_item(TableName="tokens", Item=item)
+        client("dynamodb").put_item(TableName="tokens", Item=item)
     event["detail"]["parameters"]["taskRef"] = reference
     return event
 
@@ -72,7 +72,7 @@ def test_a_job_that_succeeded_without_reporting_fails_its_task(job_events, waiti
 
 def test_the_event_of_a_job_that_reported_changes_nothing(job_events, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
-    boto3.client("stepfunctions").send_task_success(taskToken=task.token, output=json.dumps({"from": "the script"}))
+    client("stepfunctions").send_task_success(taskToken=task.token, output=json.dumps({"from": "the script"}))
     waiting_tasks.outcome(task)
 
     result = job_events.lambda_handler(job_event(task, "SUCCEEDED", container={"exitCode": 0}), lambda_context)
@@ -116,7 +116,7 @@ def test_late_events_never_move_a_batch_back(job_events, waiting_tasks, lambda_c
     task = waiting_tasks.start()
     ended = {"container": {"exitCode": 1}, "startedAt": 1, "stoppedAt": 2}
     job_events.lambda_handler(job_event(task, "FAILED", attempts=[ended, ended]), lambda_context)
-    boto3.client("dynamodb").update_item(
+    client("dynamodb").update_item(
         TableName="audit",
         Key={"runId": {"S": "example-run"}, "entryIndex": {"N": str(BATCH)}},
         UpdateExpression="SET #status = :failed",
@@ -138,7 +138,7 @@ def test_a_job_outside_any_run_is_not_recorded(job_events, waiting_tasks, lambda
     del event["detail"]["parameters"]["auditRunId"], event["detail"]["parameters"]["auditBatch"]
 
     assert job_events.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
-    assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
+    assert client("dynamodb").scan(TableName="audit")["Items"] == []
 
 
 def test_a_job_carrying_only_the_old_entry_index_is_not_recorded(job_events, waiting_tasks, lambda_context):
@@ -149,12 +149,12 @@ def test_a_job_carrying_only_the_old_entry_index_is_not_recorded(job_events, wai
     parameters["auditEntryIndex"] = parameters.pop("auditBatch")
 
     assert job_events.lambda_handler(event, lambda_context) == {"delivered": False, "recorded": False}
-    assert boto3.client("dynamodb").scan(TableName="audit")["Items"] == []
+    assert client("dynamodb").scan(TableName="audit")["Items"] == []
 
 
 def test_the_end_of_a_batchs_job_is_recorded_on_its_batch_only(job_events, waiting_tasks, lambda_context):
     other = {"runId": {"S": "example-run"}, "entryIndex": {"N": "100"}, "status": {"S": "SUBMITTED"}}
-    boto3.client("dynamodb").put_item(TableName="audit", Item=other)
+    client("dynamodb").put_item(TableName="audit", Item=other)
     task = waiting_tasks.start()
 
     job_events.lambda_handler(job_event(task, "FAILED"), lambda_context)

@@ -5,10 +5,10 @@ import json
 import re
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, STATE_MACHINES, TEST_INPUTS
 from tests.support.template import sam_template
@@ -44,7 +44,7 @@ def template_environment(function: str, resources: dict[str, str]) -> dict[str, 
 
 @pytest.fixture
 def prepare(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     for bucket in (RUNS, REQUESTS):
         s3.create_bucket(Bucket=bucket)
     resources = {"RunsBucket": RUNS, "AuditTable": create_audit_table("audit")}
@@ -63,17 +63,17 @@ def inline(*entries: Any, **settings: Any) -> dict[str, Any]:
 
 
 def from_object(key: str, body: str | bytes, bucket: str = REQUESTS, **source: Any) -> dict[str, Any]:
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
     return {"input": {"source": {"bucket": bucket, "key": key, **source}}}
 
 
 def entries_file(run_id: str = RUN) -> list[dict[str, Any]]:
-    body = boto3.client("s3").get_object(Bucket=RUNS, Key=f"runs/{run_id}/entries.jsonl")["Body"].read()
+    body = client("s3").get_object(Bucket=RUNS, Key=f"runs/{run_id}/entries.jsonl")["Body"].read()
     return [json.loads(line) for line in body.decode().splitlines()]
 
 
 def run_objects() -> list[str]:
-    return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=RUNS).get("Contents", [])]
+    return [o["Key"] for o in client("s3").list_objects_v2(Bucket=RUNS).get("Contents", [])]
 
 
 def cause_of_refusal(result: dict[str, Any], run_id: str = RUN) -> str:
@@ -81,7 +81,7 @@ def cause_of_refusal(result: dict[str, Any], run_id: str = RUN) -> str:
     assert set(result) == {"valid", "error", "cause"}
     assert (result["valid"], result["error"]) == (False, "InvalidRequest")
     assert [key for key in run_objects() if key.startswith(f"runs/{run_id}/")] == [], "a refused request writes nothing"
-    items = boto3.client("dynamodb").scan(TableName="audit")["Items"]
+    items = client("dynamodb").scan(TableName="audit")["Items"]
     assert [item for item in items if item["runId"]["S"] == run_id] == [], "a refused request is no run"
     return result["cause"]
 
@@ -266,7 +266,7 @@ def test_hostile_names_and_fields_are_accepted_as_data(prepare, lambda_context):
 
     assert prepared(prepare, lambda_context, inline(entry))["valid"] is True
 
-    raw = boto3.client("s3").get_object(Bucket=RUNS, Key="runs/run-1/entries.jsonl")["Body"].read().decode()
+    raw = client("s3").get_object(Bucket=RUNS, Key="runs/run-1/entries.jsonl")["Body"].read().decode()
     assert "é✓" in raw, "the entries file keeps text as it is (UTF-8), not escaped"
     assert entries_file() == [{"index": 0, "name": entry["name"], "entry": entry}]
 
@@ -411,7 +411,7 @@ def test_the_large_request_sample_is_accepted(prepare, lambda_context):
     request = json.loads((TEST_INPUTS / "orchestrator-large-request-payload.json").read_text())
     source = request["input"]["source"]
     lines = "".join(json.dumps({"name": f"entry-{i:05d}"}) + "\n" for i in range(250))
-    boto3.client("s3").put_object(Bucket=REQUESTS, Key=source["key"], Body=lines.encode())
+    client("s3").put_object(Bucket=REQUESTS, Key=source["key"], Body=lines.encode())
     source["bucket"] = REQUESTS
 
     result = prepared(prepare, lambda_context, request)
@@ -535,7 +535,7 @@ def earlier_run(
     objects of two entries each, as batches of two would have left them; ENDED: its summary too."""
     entries = [{"name": f"e{i}", "attempt": 1} for i in range(5)]
     assert prepared(prepare, context, inline(*entries), run_id=run_id)["valid"] is True
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     for first in range(0, 5, 2):
         indexes = [i for i in (first, first + 1) if i in statuses]
         if indexes:
@@ -631,7 +631,7 @@ def test_the_run_is_recorded_running_with_what_it_holds(prepare, lambda_context)
         "batchSize": 1,
         "source": "inline",
     }
-    assert len(boto3.client("dynamodb").scan(TableName="audit")["Items"]) == 1
+    assert len(client("dynamodb").scan(TableName="audit")["Items"]) == 1
 
 
 def test_a_retried_invocation_leaves_the_runs_item_as_it_is(prepare, lambda_context):
@@ -639,7 +639,7 @@ def test_a_retried_invocation_leaves_the_runs_item_as_it_is(prepare, lambda_cont
     first = prepared(prepare, lambda_context, request)
     recorded = audit_item("audit", RUN, -1)
     # A batch was counted meanwhile: a late retry of the preparation must not reset the counts.
-    boto3.client("dynamodb").update_item(
+    client("dynamodb").update_item(
         TableName="audit",
         Key={"runId": {"S": RUN}, "entryIndex": {"N": "-1"}},
         UpdateExpression="ADD succeeded :one",

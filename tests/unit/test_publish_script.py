@@ -2,16 +2,16 @@
 
 from typing import Any
 
-import boto3
 import pytest
 
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import BATCH_SCRIPT, BATCH_SCRIPT_DIR
 
 
 @pytest.fixture
 def bucket(aws: None) -> str:
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     s3.create_bucket(Bucket="scripts")
     s3.put_bucket_versioning(Bucket="scripts", VersioningConfiguration={"Status": "Enabled"})
     return "scripts"
@@ -39,7 +39,7 @@ def request(kind: str, url: str, key: str = BATCH_SCRIPT.name, old_key: str | No
 def test_create_publishes_the_script_byte_for_byte(publisher, bucket, responses):
     publisher.handler(request("Create", responses.url), None)
 
-    body = boto3.client("s3").get_object(Bucket=bucket, Key=BATCH_SCRIPT.name)["Body"].read()
+    body = client("s3").get_object(Bucket=bucket, Key=BATCH_SCRIPT.name)["Body"].read()
     assert body == BATCH_SCRIPT.read_bytes()
     [answer] = responses.received
     assert answer["Status"] == "SUCCESS"
@@ -55,13 +55,13 @@ def test_update_to_another_key_moves_the_script(publisher, bucket, responses, tm
 
     publisher.handler(request("Update", responses.url, key="other.sh", old_key=BATCH_SCRIPT.name), None)
 
-    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+    keys = [o["Key"] for o in client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert keys == ["other.sh"]
     assert [r["Status"] for r in responses.received] == ["SUCCESS", "SUCCESS"]
 
 
 def test_delete_empties_every_version_so_the_bucket_can_go(publisher, bucket, responses):
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     publisher.handler(request("Create", responses.url), None)
     publisher.handler(request("Update", responses.url), None)  # a second version
     s3.delete_object(Bucket=bucket, Key=BATCH_SCRIPT.name)  # and a delete marker

@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from local_emulator.waiting_tasks import WaitingTask, WaitingTasks
 from tests.support.audit_table import audit_item, create_audit_table, create_table_like, plain
 from tests.support.batch_queue import fargate_queue, template_job_definition
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, TEST_INPUTS
 from tests.support.template import sam_template
@@ -23,8 +23,8 @@ CHILD = "arn:aws:states:us-east-1:123456789012:execution:app-orchestrator/batche
 
 @pytest.fixture
 def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    batch = boto3.client("batch")
-    queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
+    batch = client("batch")
+    queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
     definition = template_job_definition(batch, "job")
     resources = {
         "JobQueue": queue,
@@ -71,7 +71,7 @@ def event_for(task: WaitingTask, **overrides: Any) -> dict[str, Any]:
 
 
 def submitted_jobs(queue: str) -> list[dict[str, Any]]:
-    batch = boto3.client("batch")
+    batch = client("batch")
     summaries = [
         job
         for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
@@ -82,12 +82,12 @@ def submitted_jobs(queue: str) -> list[dict[str, Any]]:
 
 
 def kept(reference: str) -> dict[str, Any]:
-    item = boto3.client("dynamodb").get_item(TableName="tokens", Key={"ref": {"S": reference}})["Item"]
+    item = client("dynamodb").get_item(TableName="tokens", Key={"ref": {"S": reference}})["Item"]
     return plain(item)
 
 
 def kept_items() -> list[dict[str, Any]]:
-    return boto3.client("dynamodb").scan(TableName="tokens")["Items"]
+    return client("dynamodb").scan(TableName="tokens")["Items"]
 
 
 def test_submits_one_job_for_the_batch_carrying_references_only(
@@ -196,7 +196,7 @@ def test_a_command_that_would_overflow_batchs_container_overrides_fails_the_task
     submit, batch_queue, waiting_tasks, lambda_context, monkeypatch
 ):
     # The template's command cannot: only a command changed to repeat the parameters can.
-    batch = boto3.client("batch")
+    batch = client("batch")
     command = ["sh", "-c", "exec sh", "batch-job"] + ["Ref::resultsKey"] * 200
     definition = batch.register_job_definition(
         jobDefinitionName="big",
@@ -403,7 +403,7 @@ def test_the_idempotency_record_holds_no_token(submit, batch_queue, waiting_task
     task = waiting_tasks.start()
     submit.lambda_handler(event_for(task), lambda_context)
 
-    records = boto3.client("dynamodb").scan(TableName="idempotency")["Items"]
+    records = client("dynamodb").scan(TableName="idempotency")["Items"]
     assert len(records) == 1
     assert task.token not in json.dumps(records)
 
@@ -424,12 +424,12 @@ def test_the_batch_is_recorded_submitted_with_its_job(submit, batch_queue, waiti
         "jobId": result["jobId"],
         "childExecutionArn": CHILD,
     }
-    assert len(boto3.client("dynamodb").scan(TableName="audit")["Items"]) == 1
+    assert len(client("dynamodb").scan(TableName="audit")["Items"]) == 1
 
 
 def test_a_status_already_recorded_stays(submit, batch_queue, waiting_tasks, lambda_context):
     # The job's RUNNING event can be recorded before the submission is.
-    boto3.client("dynamodb").put_item(
+    client("dynamodb").put_item(
         TableName="audit", Item={"runId": {"S": "run-1"}, "entryIndex": {"N": "200"}, "status": {"S": "RUNNING"}}
     )
     task = waiting_tasks.start()
@@ -478,7 +478,7 @@ def test_a_failure_step_functions_did_not_hear_fails_the_invocation_for_lambda_t
 
 def test_a_task_already_closed_is_not_an_error(submit, batch_queue, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
-    boto3.client("stepfunctions").stop_execution(executionArn=task.execution_arn)
+    client("stepfunctions").stop_execution(executionArn=task.execution_arn)
     waiting_tasks.outcome(task)
 
     result = submit.lambda_handler(event_for(task, sleepSeconds=-1), lambda_context)

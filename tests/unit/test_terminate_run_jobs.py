@@ -3,9 +3,9 @@ terminated, and only that run's."""
 
 from typing import Any
 
-import boto3
 import pytest
 
+from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS
 
@@ -112,8 +112,8 @@ def test_only_the_unfinished_jobs_named_after_the_run_are_terminated(terminate, 
 
     from tests.support.batch_queue import fargate_queue, template_job_definition
 
-    batch = boto3.client("batch")
-    queue = fargate_queue(boto3.client("ec2"), boto3.client("iam"), batch, "queue", max_vcpus=4)
+    batch = client("batch")
+    queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
     definition = template_job_definition(batch, "job")
     monkeypatch.setenv("JOB_QUEUE", queue)
     ids = {
