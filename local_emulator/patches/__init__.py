@@ -2,7 +2,7 @@
 their patches as they are imported, in this order; a later patch wraps what an earlier one set."""
 
 # isort: off
-from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, stepfunctions
+from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, moto_server, stepfunctions
 from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
 
 # isort: on
@@ -20,6 +20,7 @@ __all__ = [
     "events",
     "iam",
     "install",
+    "moto_server",
     "stepfunctions",
     "uninstall",
 ]

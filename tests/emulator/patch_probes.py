@@ -693,6 +693,26 @@ def an_unknown_key_creates_no_partition(aws: Aws) -> bool:
     return list(account) == ["aws"]
 
 
+@probe("moto_modules_are_listed_once")
+def a_request_lists_no_folder(aws: Aws) -> bool:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    dispatcher = DomainDispatcherApplication(lambda service: None)
+    me, listed, real = threading.get_ident(), [], os.listdir
+
+    def listing(path: Any = ".") -> list[str]:
+        if threading.get_ident() == me:  # not another thread's listing (the emulator's, say)
+            listed.append(path)
+        return real(path)
+
+    os.listdir = listing
+    try:
+        found = [dispatcher.get_backend_for_host(host) for host in ("states.us-east-1.amazonaws.com", "batch")]
+    finally:
+        os.listdir = real
+    return found == ["stepfunctions", "batch"] and listed == []
+
+
 @probe("jsonpath_expressions_are_parsed_once")
 def jsonpath_parsed_once(aws: Aws) -> bool:
     import moto.stepfunctions.parser.asl.utils.json_path as json_path
