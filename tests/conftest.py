@@ -11,30 +11,30 @@ FOLDER_MARKERS = ("unit", "script", "template", "emulator")
 # (heartbeat timeouts, Lambda's retry a minute later); the short modules come last, to even out the
 # workers' ends. A module not listed comes after the listed ones of 20 s or more.
 MODULE_ORDER = (
-    "tests/emulator/test_real_account.py",  # 157, waits
-    "tests/script/test_batch_script.py",  # 145
-    "tests/emulator/test_lean_path.py",  # 126, waits
+    "tests/emulator/test_real_account.py",  # 144, waits
+    "tests/script/test_batch_script.py",  # 130
     "tests/emulator/test_fault_injection.py",  # 118, waits
-    "tests/emulator/test_large_requests.py",  # 106, CPU
-    "tests/emulator/test_patches.py",  # 88, CPU
-    "tests/template/test_template.py",  # 80, CPU
-    "tests/emulator/test_end_to_end.py",  # 76, waits
-    "tests/emulator/test_command_line.py",  # 55
-    "tests/emulator/test_warm_aws_cli.py",  # 38
-    "tests/unit/test_prepare_run.py",  # 28
-    "tests/emulator/test_runtimes.py",  # 24
-    "tests/unit/test_submit_batch.py",  # 18
-    "tests/unit/test_account_batch.py",  # 13
-    "tests/emulator/test_emulator_lifecycle.py",  # 13
-    "tests/emulator/test_lambda_fork_server.py",  # 10
-    "tests/unit/test_finish_run.py",  # 10
-    "tests/unit/test_check_parameters.py",  # 8
-    "tests/template/test_state_machines.py",  # 7
-    "tests/unit/test_job_events.py",  # 5
-    "tests/unit/test_publish_script.py",  # 5
-    "tests/unit/test_callback_notify.py",  # 2
-    "tests/unit/test_terminate_run_jobs.py",  # 1
-    "tests/template/test_hardening.py",  # 0.3
+    "tests/emulator/test_lean_path.py",  # 113, waits
+    "tests/emulator/test_end_to_end.py",  # 92, waits
+    "tests/template/test_template.py",  # 90, CPU
+    "tests/emulator/test_command_line.py",  # 83
+    "tests/emulator/test_patches.py",  # 82, CPU
+    "tests/emulator/test_large_requests.py",  # 65, CPU
+    "tests/unit/test_prepare_run.py",  # 23
+    "tests/emulator/test_warm_aws_cli.py",  # 22
+    "tests/unit/test_submit_batch.py",  # 19
+    "tests/emulator/test_runtimes.py",  # 16
+    "tests/unit/test_finish_run.py",  # 15
+    "tests/emulator/test_lambda_fork_server.py",  # 12
+    "tests/unit/test_check_parameters.py",  # 9
+    "tests/emulator/test_emulator_lifecycle.py",  # 8.5
+    "tests/unit/test_account_batch.py",  # 5
+    "tests/unit/test_publish_script.py",  # 3.3
+    "tests/template/test_state_machines.py",  # 2.6
+    "tests/unit/test_job_events.py",  # 2.2
+    "tests/unit/test_callback_notify.py",  # 1.5
+    "tests/unit/test_terminate_run_jobs.py",  # 0.2
+    "tests/template/test_hardening.py",  # 0.1
     "tests/unit/test_pinned_versions.py",  # 0
 )
 UNLISTED_RANK = MODULE_ORDER.index("tests/unit/test_submit_batch.py") - 0.5  # the first under 20 s
