@@ -2,6 +2,7 @@
 their patches as they are imported, in this order; a later patch wraps what an earlier one set."""
 
 # isort: off
+from local_emulator.patches import botocore_data  # first: moto reads botocore's data as it imports its services
 from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, moto_server, stepfunctions
 from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
 
@@ -14,6 +15,7 @@ __all__ = [
     "applied",
     "awslambda",
     "batch",
+    "botocore_data",
     "cloudformation",
     "distributed_map",
     "dynamodb",

@@ -693,6 +693,27 @@ def an_unknown_key_creates_no_partition(aws: Aws) -> bool:
     return list(account) == ["aws"]
 
 
+@probe("service_data_is_read_once")
+def two_sessions_read_a_model_once(aws: Aws) -> bool:
+    import botocore.session
+    from botocore.loaders import JSONFileLoader
+
+    me, read, real = threading.get_ident(), [], JSONFileLoader.load_file
+
+    def reading(self: Any, path: str) -> Any:
+        if threading.get_ident() == me and path.endswith("service-2"):
+            read.append(path)
+        return real(self, path)
+
+    JSONFileLoader.load_file = reading
+    try:
+        models = [botocore.session.Session().get_service_data("sqs") for _ in range(2)]
+    finally:
+        JSONFileLoader.load_file = real
+    same = models[0] == models[1] and models[0]["metadata"]["serviceId"] == "SQS"
+    return same and len(read) <= 1  # none when an earlier session of this process read it already
+
+
 @probe("moto_modules_are_listed_once")
 def a_request_lists_no_folder(aws: Aws) -> bool:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
