@@ -591,9 +591,15 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
     always = [{"Variable": "$", "IsPresent": True, "Next": "A"}]
     loop = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Choice", "Choices": always}}}
     execution = sfn.start_execution(stateMachineArn=create_machine(sfn, loop), input="{}")["executionArn"]
-    try:
-        described = finished(sfn, execution, seconds=15)
-    except TimeoutError:  # an endless loop goes on
+
+    def ended_or_past_the_cap() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING" or events_so_far(execution) > 25000:
+            return described
+        return None
+
+    described = until(ended_or_past_the_cap, seconds=15)
+    if described is None or described["status"] == "RUNNING":  # an endless loop goes on, past the cap
         sfn.stop_execution(executionArn=execution)
         return False
     newest = sfn.get_execution_history(executionArn=execution, reverseOrder=True, maxResults=1)["events"]
@@ -603,6 +609,18 @@ def execution_fails_at_25000_events(aws: Aws) -> bool:
         and described.get("cause") == "The execution reached the maximum number of history events (25000)."
         and (last["id"], last["type"]) == (25000, "ExecutionFailed")
     )
+
+
+def events_so_far(execution_arn: str) -> int:
+    """The events of a running execution, read in this process, where the server runs (GetExecutionHistory
+    would page through them, or send them all at once): 0 when it is not found here."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    region, account = execution_arn.split(":")[3:5]
+    executions = stepfunctions_parser_backends[account][region]._get_executions()
+    execution = next((e for e in executions if e.exec_worker and e.execution_arn == execution_arn), None)
+    environment = execution.exec_worker.env if execution else None
+    return len(environment.event_manager._history_event_list) if environment else 0
 
 
 @probe("execution_history_is_paged")
