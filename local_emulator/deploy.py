@@ -8,6 +8,7 @@ resource.
 """
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -140,7 +141,7 @@ def deploy(
     samconfig: Path | None = None,
 ) -> Stack:
     aws = clients(endpoint_url)
-    template = yaml_parse(template_path.read_text())
+    template = read_template(template_path.read_text())
     given = {
         **default_network(aws["ec2"]),
         **samconfig_overrides(samconfig or template_path.with_name("samconfig.toml")),
@@ -165,6 +166,18 @@ def deploy(
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
     descriptions = {name: spec.get("Description", "") for name, spec in template.get("Outputs", {}).items()}
     return Stack(stack_name, parameters, {k: outputs[k] for k in descriptions if k in outputs}, descriptions)
+
+
+def read_template(text: str) -> dict[str, Any]:
+    """The SAM template TEXT as data (a copy: deploy changes what it reads)."""
+    return copy.deepcopy(_parsed(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> dict[str, Any]:
+    # Parsing the template took 0.2 s of CPU (PyYAML's pure-Python loader, as samtranslator uses it)
+    # at each deploy; a test process deploys the same text many times.
+    return yaml_parse(text)
 
 
 def supported_types() -> set[str]:
