@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import boto3
 
@@ -205,6 +206,21 @@ def lambda_invocations() -> Iterator[list[dict[str, Any]]]:
         yield seen
     finally:
         LambdaFunction.invoke = real
+
+
+@contextmanager
+def calls_of(owner: Any, name: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The arguments of each call of OWNER.NAME made on this thread meanwhile (another thread's, the
+    emulator's say, do not count); the calls themselves go through."""
+    me, calls, real = threading.get_ident(), [], getattr(owner, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == me:
+            calls.append(args)
+        return real(*args, **kwargs)
+
+    with mock.patch.object(owner, name, recording):
+        yield calls
 
 
 def respond_to_custom_resource(event: dict[str, Any], status: str, data: dict[str, str] | None = None) -> None:
@@ -716,18 +732,9 @@ def two_sessions_read_a_model_once(aws: Aws) -> bool:
     import botocore.session
     from botocore.loaders import JSONFileLoader
 
-    me, read, real = threading.get_ident(), [], JSONFileLoader.load_file
-
-    def reading(self: Any, path: str) -> Any:
-        if threading.get_ident() == me and path.endswith("service-2"):
-            read.append(path)
-        return real(self, path)
-
-    JSONFileLoader.load_file = reading
-    try:
+    with calls_of(JSONFileLoader, "load_file") as loads:
         models = [botocore.session.Session().get_service_data("sqs") for _ in range(2)]
-    finally:
-        JSONFileLoader.load_file = real
+    read = [path for _, path in loads if path.endswith("service-2")]
     same = models[0] == models[1] and models[0]["metadata"]["serviceId"] == "SQS"
     return same and len(read) <= 1  # none when an earlier session of this process read it already
 
@@ -737,18 +744,8 @@ def a_request_lists_no_folder(aws: Aws) -> bool:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     dispatcher = DomainDispatcherApplication(lambda service: None)
-    me, listed, real = threading.get_ident(), [], os.listdir
-
-    def listing(path: Any = ".") -> list[str]:
-        if threading.get_ident() == me:  # not another thread's listing (the emulator's, say)
-            listed.append(path)
-        return real(path)
-
-    os.listdir = listing
-    try:
+    with calls_of(os, "listdir") as listed:
         found = [dispatcher.get_backend_for_host(host) for host in ("states.us-east-1.amazonaws.com", "batch")]
-    finally:
-        os.listdir = real
     return found == ["stepfunctions", "batch"] and listed == []
 
 
@@ -757,20 +754,10 @@ def jsonpath_parsed_once(aws: Aws) -> bool:
     import moto.stepfunctions.parser.asl.utils.json_path as json_path
     from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
-    calls = []
-    real = ExtendedJsonPathParser.parse
-
-    def counting(self: Any, path: str) -> Any:
-        calls.append(path)
-        return real(self, path)
-
     path = f"$.probe{uuid.uuid4().hex}"
-    ExtendedJsonPathParser.parse = counting
-    try:
+    with calls_of(ExtendedJsonPathParser, "parse") as calls:
         for _ in range(3):
             json_path.extract_json(path, {path[2:]: 1})
-    finally:
-        ExtendedJsonPathParser.parse = real
     return len(calls) == 1
 
 
@@ -779,23 +766,13 @@ def a_definition_is_lexed_once_and_each_parse_has_components_of_its_own(aws: Aws
     from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    tokens = []
-    real = ASLLexer.nextToken
-
-    def counting(self: Any) -> Any:
-        tokens.append(1)
-        return real(self)
-
     state = f"P{uuid.uuid4().hex}"
     definition = json.dumps({"StartAt": state, "States": {state: {"Type": "Pass", "Result": {"a": 1}, "End": True}}})
     lexed, programs = [], []
-    ASLLexer.nextToken = counting
-    try:
+    with calls_of(ASLLexer, "nextToken") as tokens:
         for _ in range(3):
             programs.append(AmazonStateLanguageParser.parse(definition)[0])
             lexed.append(len(tokens))
-    finally:
-        ASLLexer.nextToken = real
     passes = [program.states.states[state] for program in programs]
     return (
         lexed[0] > 0
