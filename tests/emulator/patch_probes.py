@@ -1588,6 +1588,12 @@ def array_parent_fails_with_its_child(aws: Aws) -> bool:
     return batch.describe_jobs(jobs=[parent])["jobs"][0]["status"] == "FAILED"
 
 
+# Probes of newer patches live in modules of their own, one per service (they import this module's
+# helpers, which are all defined by now).
+if __name__ != "__main__":
+    from tests.emulator import probes_dynamodb, probes_lambda, probes_stepfunctions  # noqa: F401
+
+
 def main(results_file: str, names: list[str]) -> None:
     """The probes NAMES (every probe if none) against stock moto (a moto server in this process, no
     patch applied), into RESULTS_FILE as JSON (moto prints to stdout on its own)."""
@@ -1611,4 +1617,7 @@ def main(results_file: str, names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    # The probes register in the module as imported by name, with those of the modules beside it.
+    from tests.emulator import patch_probes
+
+    patch_probes.main(sys.argv[1], sys.argv[2:])
