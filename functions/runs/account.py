@@ -1,8 +1,7 @@
 """Accounts for one batch once its job has reported, or once it cannot: each entry's result is in
 the run's results (written by the job; by this function, every entry FAILED with the batch's
-error, when the job failed, went silent or never started), and the run's counts in the audit
-table grow by the batch's, exactly once however often this runs (one transaction: the batch's item
-marked accounted, the run's counters added to).
+error, when the job failed, went silent or never started), and the batch's audit item holds its
+counts, exactly once however often this runs (a conditional write of that item alone).
 
 A batch with a failed entry then fails its child execution (EntriesFailed), so that the
 Distributed Map counts its entries against the run's tolerated failures.
@@ -98,48 +97,50 @@ def stop_job(job_id: str, reason: str) -> None:
 
 
 def count_once(run_id: str, span: tuple[int, int], succeeded: int, failed: int, job_id: str | None) -> bool:
-    """Add the batch (entries SPAN) to the run's counts, unless it was added before; True when added now."""
+    """Record the batch (entries SPAN) as accounted, unless it was before; True when recorded now.
+
+    The batch's own item is the record: one conditional write, which no other batch touches (a
+    transaction that also wrote the run's summary item would be cancelled, TransactionConflict,
+    whenever two batches accounted at once). The finish function sums these items."""
     first, last = span
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    table = os.environ["AUDIT_TABLE"]
-    status = "FAILED" if failed else "SUCCEEDED"
-    batch_values = {
-        ":status": {"S": status},
+    values = {
+        ":status": {"S": "FAILED" if failed else "SUCCEEDED"},
         ":last": {"N": str(last)},
         ":s": {"N": str(succeeded)},
         ":f": {"N": str(failed)},
         ":now": {"S": now},
     }
     if job_id:
-        batch_values[":job"] = {"S": job_id}
+        values[":job"] = {"S": job_id}
     try:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"runId": {"S": run_id}, "entryIndex": {"N": str(first)}},
-                        "UpdateExpression": "SET #status = :status, lastIndex = :last, succeeded = :s, failed = :f, "
-                        "accountedAt = :now" + (", jobId = :job" if job_id else ""),
-                        "ConditionExpression": "attribute_not_exists(accountedAt)",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": batch_values,
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {"runId": {"S": run_id}, "entryIndex": {"N": "-1"}},
-                        "UpdateExpression": "ADD succeeded :s, failed :f SET updatedAt = :now",
-                        "ExpressionAttributeValues": {k: batch_values[k] for k in (":s", ":f", ":now")},
-                    }
-                },
-            ]
+        dynamodb.update_item(
+            TableName=os.environ["AUDIT_TABLE"],
+            Key={"runId": {"S": run_id}, "entryIndex": {"N": str(first)}},
+            UpdateExpression="SET #status = :status, lastIndex = :last, succeeded = :s, failed = :f, "
+            "accountedAt = :now" + (", jobId = :job" if job_id else ""),
+            ConditionExpression="attribute_not_exists(accountedAt)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
         )
-    except dynamodb.exceptions.TransactionCanceledException as exc:
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            logger.info("batch already accounted", extra={"run_id": run_id, "first": first})
-            return False
-        raise
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        logger.info("batch already accounted", extra={"run_id": run_id, "first": first})
+        return False
+    add_progress(run_id, succeeded, failed, now)
     return True
+
+
+def add_progress(run_id: str, succeeded: int, failed: int, now: str) -> None:
+    """The run's live counters, for whoever watches it go: a plain ADD (no transaction, so nothing
+    to conflict with). A progress view only: an invocation that dies between the batch's record and
+    this adds nothing when retried; the finish function writes the exact counts."""
+    try:
+        dynamodb.update_item(
+            TableName=os.environ["AUDIT_TABLE"],
+            Key={"runId": {"S": run_id}, "entryIndex": {"N": "-1"}},
+            UpdateExpression="ADD succeeded :s, failed :f SET updatedAt = :now",
+            ConditionExpression="attribute_exists(runId) AND attribute_not_exists(endedAt)",
+            ExpressionAttributeValues={":s": {"N": str(succeeded)}, ":f": {"N": str(failed)}, ":now": {"S": now}},
+        )
+    except ClientError as exc:
+        logger.warning("run's live counters not updated", extra={"reason": exc.response["Error"]["Code"]})

@@ -2,12 +2,15 @@
 run's entries file. Every problem is named with its place (entries[3].name, line 17, row 5), and a
 request with any problem is refused whole: no job starts for part of a malformed request."""
 
+import codecs
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import ijson
 from pydantic import ValidationError
 from request_model import Entry, Source
 from run_layout import entries_key, results_prefix, summary_key
@@ -31,7 +34,8 @@ def from_inline(entries: list[Any]) -> Iterator[tuple[str, Any]]:
 
 
 def from_source(s3: Any, source: Source) -> Iterator[tuple[str, Any]]:
-    """(place, entry) of every entry in the object; a line that is not JSON yields its error."""
+    """(place, entry) of every entry in the object, read as it streams in (a million entries are
+    never held in memory at once); a line that is not JSON yields its error."""
     place = f"s3://{source.bucket}/{source.key}"
     try:
         body = s3.get_object(Bucket=source.bucket, Key=source.key)["Body"]
@@ -42,11 +46,12 @@ def from_source(s3: Any, source: Source) -> Iterator[tuple[str, Any]]:
         raise InvalidRequestError(
             [f"{place}: cannot be read ({code}: {exc.response['Error'].get('Message', '')})"]
         ) from exc
+    if source.input_format == "json":
+        yield from json_array(WithoutBom(body), place)
+        return
     text = io.TextIOWrapper(body, encoding="utf-8-sig", errors="strict")  # a leading BOM is no part of the data
     try:
-        if source.input_format == "json":
-            yield from json_array(text, place)
-        elif source.input_format == "jsonl":
+        if source.input_format == "jsonl":
             yield from json_lines(text, place)
         else:
             yield from csv_rows(text, place)
@@ -54,15 +59,37 @@ def from_source(s3: Any, source: Source) -> Iterator[tuple[str, Any]]:
         raise InvalidRequestError([f"{place}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
 
 
-def json_array(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
+class WithoutBom:
+    """A byte stream without its leading UTF-8 byte order mark, if it has one (no part of the data)."""
+
+    def __init__(self, body: Any) -> None:
+        self.body, self.started = body, False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.body.read(size)
+        if data and not self.started:  # ijson reads 0 bytes first, to learn the stream's type
+            self.started = True
+            data = data.removeprefix(codecs.BOM_UTF8)
+        return data
+
+
+def json_array(body: WithoutBom, place: str) -> Iterator[tuple[str, Any]]:
+    """The array's elements one at a time (ijson: an incremental parser, its C backend)."""
+    events = ijson.parse(body, use_float=True)
     try:
-        document = json.load(text)
-    except ValueError as exc:
-        raise InvalidRequestError([f"{place}: not a JSON document ({exc})"]) from exc
-    if not isinstance(document, list):
-        raise InvalidRequestError([f"{place}: a JSON array of entries is expected, not {type(document).__name__}"])
-    for index, entry in enumerate(document):
-        yield f"{place}[{index}]", entry
+        first = next(events, None)
+        if first is None or first[1] != "start_array":
+            kind = {"start_map": "dict", "string": "str", "number": "float", "boolean": "bool", "null": "NoneType"}
+            found = kind.get(first[1], first[1]) if first else "nothing"
+            raise InvalidRequestError([f"{place}: a JSON array of entries is expected, not {found}"])
+        for index, entry in enumerate(ijson.items(itertools.chain([first], events), "item")):
+            yield f"{place}[{index}]", entry
+    except ijson.JSONError as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        reason = reason.strip().splitlines()[0].rstrip(".")  # yajl's next lines draw the text with an arrow
+        if "UTF8" in reason:
+            raise InvalidRequestError([f"{place}: not UTF-8 text ({reason})"]) from exc
+        raise InvalidRequestError([f"{place}: not a JSON document ({reason})"]) from exc
 
 
 def json_lines(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
@@ -107,7 +134,11 @@ def from_rerun(s3: Any, bucket: str, run_id: str) -> Iterator[tuple[str, Any]]:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
             raise
         raise InvalidRequestError(
-            [f"rerunOf: run {run_id!r} has not ended (no {summary_key(run_id)}): is it a run of this stack?"]
+            [
+                f"rerunOf: run {run_id!r} has no summary ({summary_key(run_id)}): it is still running, its "
+                "request was refused, or it is no run of this stack (a run that was stopped, timed out or "
+                "failed gets its summary within moments of its end)"
+            ]
         ) from exc
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=results_prefix(run_id))
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))

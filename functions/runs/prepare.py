@@ -8,7 +8,6 @@ execution fails at once with a cause that says exactly what to fix.
 
 import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from entries import MAX_PROBLEMS_LISTED, InvalidRequestError, from_inline, from_rerun, from_source, write_entries
 from request_model import Envelope, Request
 from run_layout import entries_key, map_prefix, results_prefix
+from s3_upload import S3Upload
 from shared import client, validation_problems
 
 logger = Logger()
@@ -82,17 +82,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         entries = from_source(s3, request.source)
     else:
         entries = from_rerun(s3, bucket, request.rerun_of)
-    # The entries file is written as it is read (a million entries need not fit in memory).
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
-        try:
-            total = write_entries(entries, out, int(os.environ["MAX_ENTRIES"]))
-        except InvalidRequestError as problems:
-            return refused(problems.problems)
-        out.seek(0)
-        s3.upload_fileobj(out.buffer, bucket, entries_key(run_id))
+    # The entries file is written to S3 as it is read, in parts: neither memory nor /tmp holds it.
+    upload = S3Upload(s3, bucket, entries_key(run_id))
+    try:
+        total = write_entries(entries, upload, int(os.environ["MAX_ENTRIES"]))
+    except InvalidRequestError as problems:
+        upload.abort()
+        return refused(problems.problems)
+    except BaseException:
+        upload.abort()
+        raise
+    size = upload.complete()
     run = {"runId": run_id, "total": total, **settings(request, total), "settings": job_settings()}
     record_run(run, request)
-    logger.info("run prepared", extra=run)
+    logger.info("run prepared", extra={**run, "entries_bytes": size})
     return {
         "valid": True,
         **run,

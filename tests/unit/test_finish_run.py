@@ -177,6 +177,7 @@ def test_a_run_whose_batches_all_ran_succeeds(runs):
     item = audit_item("audit", RUN, -1)
     ended = item.pop("endedAt")
     assert ended >= item.pop("startedAt") and item.pop("updatedAt")
+    assert json.loads(item.pop("report")) == report, "the report is kept with the run's end"
     assert item == {
         "runId": RUN,
         "entryIndex": -1,
@@ -252,7 +253,7 @@ def test_past_the_tolerance_the_run_fails_and_every_entry_gets_one_result(runs, 
         "results": "s3://runs/runs/run-1/results/",
         "summary": "s3://runs/runs/run-1/summary.json",
         "error": "EntriesFailed",
-        "cause": "3 of 7 entries failed, more than tolerated (toleratedFailurePercentage 0.0, toleratedFailureCount 7; "
+        "cause": "3 of 7 entries failed, more than tolerated (toleratedFailurePercentage 0; "
         "a failed batch counts all its entries); 1 did not run. Results: s3://runs/runs/run-1/results/",
     }
     results = runs.results()
@@ -411,3 +412,94 @@ def test_a_batch_that_timed_out_without_an_account_fails_with_its_error(runs):
         }
         for i in (2, 3)
     ]
+
+
+def stopped_by_hand(runs: Runs, status: str = "ABORTED") -> dict[str, Any]:
+    """The event of the parent's end, as the terminator receives it (StopExecution names no error)."""
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:app-orchestrator:{RUN}"
+    detail = {"executionArn": arn, "name": RUN, "status": status, "error": None, "cause": None}
+    return runs.terminate.lambda_handler(
+        {"detail-type": "Step Functions Execution Status Change", "detail": detail}, runs.context
+    )
+
+
+def submitted(run: dict[str, Any], first: int, last: int, job_id: str) -> None:
+    """The batch's audit item as the submit function leaves it."""
+    client("dynamodb").put_item(
+        TableName="audit",
+        Item={
+            "runId": {"S": run["runId"]},
+            "entryIndex": {"N": str(first)},
+            "lastIndex": {"N": str(last)},
+            "status": {"S": "RUNNING"},
+            "jobId": {"S": job_id},
+        },
+    )
+
+
+@pytest.fixture
+def terminating(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> Runs:
+    for name, value in function_environment(
+        "TerminateRunJobsFunction", {"RunsBucket": RUNS, "AuditTable": "audit", "JobQueue": runs.queue}
+    ).items():
+        monkeypatch.setenv(name, value)
+    runs.terminate = load_handler(FUNCTIONS / "runs", "terminate")
+    return runs
+
+
+def test_a_run_stopped_by_hand_ends_with_every_entry_once_and_can_be_rerun(terminating):
+    """Stopped by StopExecution while its second batch's job runs: no Finish, no Map Run record."""
+    runs = terminating
+    run = runs.start(7, batchSize=2)
+    runs.ran(run, 0, 1)
+    job = runs.job(run, 2, status="RUNNING")
+    submitted(run, 2, 3, job)
+    partial = b'{"index":2,"name":"entry-2","status":"SUCCEEDED"}\n'  # the job had written part of its file
+    runs.s3.put_object(Bucket=RUNS, Key="runs/run-1/results/000000002-000000003.jsonl", Body=partial)
+
+    outcome = stopped_by_hand(runs)
+
+    report = outcome["report"]
+    assert outcome["terminated"] == [job]
+    assert {k: report[k] for k in ("status", "succeeded", "failed", "notRun", "error")} == {
+        "status": "ABORTED",
+        "succeeded": 2,
+        "failed": 2,
+        "notRun": 3,
+        "error": "States.Aborted",
+    }
+    assert runs.summary() == report
+    results = runs.results()
+    assert entries_once(results, 7) == ["SUCCEEDED"] * 2 + ["FAILED"] * 2 + ["NOT_RUN"] * 3
+    assert [line["error"] for line in results["000000002-000000003.jsonl"]] == ["States.Aborted"] * 2
+    item = audit_item("audit", RUN, -1)
+    assert (item["status"], item["succeeded"], item["failed"], item["notRun"]) == ("ABORTED", 2, 2, 3)
+    assert stopped_by_hand(runs)["report"] == report, "a second delivery of the event changes nothing"
+    assert runs.end(run, failure={"Error": "States.Aborted"}) == report, "nor does a late Finish"
+
+    rerun = runs.prepare.lambda_handler({"request": {"input": {"rerunOf": RUN}}, "runId": "run-2"}, runs.context)
+
+    assert (rerun["valid"], rerun["total"]) == (True, 5)
+
+
+def test_a_run_that_timed_out_ends_with_its_error_and_a_run_never_prepared_has_nothing_to_end(terminating):
+    runs = terminating
+    run = runs.start(3, batchSize=2)
+    runs.ran(run, 0, 1)
+
+    report = stopped_by_hand(runs, "TIMED_OUT")["report"]
+
+    assert (report["status"], report["error"], report["notRun"]) == ("TIMED_OUT", "States.Timeout", 1)
+    assert runs.terminate.lambda_handler(
+        {"detail": {"executionArn": "arn", "name": "refused", "status": "FAILED"}}, runs.context
+    ) == {"terminated": [], "report": None}
+
+
+def test_a_failure_count_the_request_set_is_the_tolerance_named(runs):
+    run = runs.start(3, batchSize=1, toleratedFailureCount=1)
+    for index in range(3):
+        runs.ran(run, index, index, failed=(index,))
+
+    report = runs.end(run, failure=THRESHOLD)
+
+    assert "more than tolerated (toleratedFailureCount 1; a failed batch" in report["cause"]

@@ -5,13 +5,19 @@ from typing import Any
 
 import pytest
 
+from tests.support.audit_table import create_audit_table
 from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS
 
 
 @pytest.fixture
-def terminate(aws: None) -> Any:
+def terminate(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The terminator, with the stack's bucket and audit table (which hold no run of these names:
+    never prepared, there is nothing for it to end but the jobs)."""
+    client("s3").create_bucket(Bucket="runs")
+    monkeypatch.setenv("RUNS_BUCKET", "runs")
+    monkeypatch.setenv("AUDIT_TABLE", create_audit_table("audit"))
     return load_handler(FUNCTIONS / "runs", "terminate")
 
 
@@ -83,7 +89,7 @@ def test_every_page_of_an_ended_runs_jobs_is_terminated(terminate, lambda_contex
         result = terminate.lambda_handler(execution_ended("7-parent"), lambda_context)
 
         batch.assert_no_pending_responses()
-    assert result == {"terminated": ["a", "b"]}
+    assert result == {"terminated": ["a", "b"], "report": None}
 
 
 @pytest.mark.parametrize("status", ["TIMED_OUT", "ABORTED"])
@@ -99,7 +105,7 @@ def test_the_reason_names_how_the_run_ended(terminate, lambda_context, monkeypat
             "terminate_job", {}, {"jobId": "a", "reason": f"run r {status}: its jobs must not outlive it"}
         )
 
-        assert terminate.lambda_handler(execution_ended("r", status), lambda_context) == {"terminated": ["a"]}
+        assert terminate.lambda_handler(execution_ended("r", status), lambda_context) == {"terminated": ["a"], "report": None}
 
         batch.assert_no_pending_responses()
 
