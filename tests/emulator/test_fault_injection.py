@@ -510,3 +510,46 @@ def test_child_stopped_by_hand_leaves_no_job_behind(slow: Deployed):
         False,
     )
     record_fault("child stopped by hand", "batch ABORTED, entry FAILED, run FAILED, its job terminated", detected)
+
+
+def test_a_run_stopped_by_hand_ends_with_a_summary_and_its_entries_run_again(slow: Deployed):
+    """StopExecution on the parent (as a new user would stop a run): no Finish runs, yet the run
+    ends with every entry's result once and a summary, from the parent's status-change event, and
+    its entries run again with rerunOf."""
+    runner, execution, job_id, process = start_with_running_job(slow, "stopped-parent")
+    sfn = slow.client("stepfunctions")
+    stopped = time.monotonic()
+    sfn.stop_execution(executionArn=execution)
+    run_id = execution.rsplit(":", 1)[-1]
+    s3, bucket = slow.client("s3"), slow.stack.outputs["RunsBucketName"]
+    deadline = time.monotonic() + 120
+    while not s3.list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}/summary.json").get("KeyCount"):
+        assert time.monotonic() < deadline, "the stopped run never got its summary"
+        time.sleep(0.2)
+    detected = time.monotonic() - stopped
+
+    result = runner.result(sfn.describe_execution(executionArn=execution), 0)
+
+    assert result.status == "ABORTED"
+    assert {k: result.report[k] for k in ("status", "succeeded", "failed", "notRun", "error")} == {
+        "status": "ABORTED",
+        "succeeded": 0,
+        "failed": 1,
+        "notRun": 0,
+        "error": "States.Aborted",
+    }
+    [entry] = result.entries
+    assert (entry.status, entry.error) == ("FAILED", "States.Aborted")
+    job = slow.finished_job(job_id, timeout=120)
+    assert job["status"] == "FAILED" and process.poll() is not None, "no job outlives the run"
+    summary = wait_for_audit(slow, execution, lambda items: "endedAt" in items[0])[0]
+    assert (summary["status"], summary["succeeded"], summary["failed"]) == ("ABORTED", 0, 1)
+    record_fault("run stopped by hand", "run ABORTED with its summary, entry FAILED, its job terminated", detected)
+
+    # Its failures can be run again (the slow stack's jobs work for minutes: Prepare of the rerun is enough).
+    prepared = slow.client("lambda").invoke(
+        FunctionName=slow.stack.outputs["PrepareRunFunctionName"],
+        Payload=json.dumps({"runId": f"{run_id}-again", "request": {"input": {"rerunOf": run_id}}}).encode(),
+    )
+    answer = json.loads(prepared["Payload"].read())
+    assert (answer["valid"], answer["total"]) == (True, 1), answer
