@@ -288,3 +288,37 @@ def test_a_state_that_is_no_batch_is_an_error_and_counts_nothing(account, lambda
         account_for(account, lambda_context, state)
     assert run_counts() == (0, 0)
     assert results_objects() == {}
+
+
+# ------------------------------------------------------------------ batches accounting at once
+
+
+def test_a_batch_accounts_while_another_holds_the_runs_summary_item_in_a_transaction(account, lambda_context):
+    """DynamoDB cancels a transaction that touches an item another transaction is writing
+    (TransactionConflict): with up to 10,000 batches at once, an account that wrote the run's
+    summary item in its transaction would fail whenever two batches accounted together. The
+    emulator's DynamoDB holds another writer's transaction on the summary item open meanwhile."""
+    import threading
+
+    from local_emulator.patches import dynamodb as emulated
+
+    summary_key = {"runId": {"S": RUN}, "entryIndex": {"N": "-1"}}
+    other = {
+        "Update": {
+            "TableName": "audit",
+            "Key": summary_key,
+            "UpdateExpression": "SET note = :n",
+            "ExpressionAttributeValues": {":n": {"S": "another writer"}},
+        }
+    }
+    with emulated.transaction_paused("audit", summary_key) as paused:
+        writer = threading.Thread(target=client("dynamodb").transact_write_items, kwargs={"TransactItems": [other]})
+        writer.start()
+        assert paused.wait(), "the other transaction holds the summary item"
+
+        outcome = account_for(account, lambda_context, child_state(0, 2, **reported("job-a", 3, 0)))
+
+    writer.join()
+    assert outcome["counted"] is True
+    batch = audit_item("audit", RUN, 0)
+    assert (batch["status"], batch["succeeded"], batch["failed"]) == ("SUCCEEDED", 3, 0)
