@@ -20,9 +20,13 @@ What AWS does, and where it is documented or was recorded:
   localstack tests/aws/services/stepfunctions/v2/scenarios/test_base_scenarios.snapshot.json);
 - ItemBatcher hands a child {"Items": [...], "BatchInput": {...}}; MaxItemsPerBatch and
   MaxInputBytesPerBatch (at most 256 KiB, the default) bound a batch ("ItemBatcher (Map)");
-- the ItemReader reads one S3 object: a JSON array, JSON Lines, or CSV whose fields are strings; a
-  reading failure is States.ItemReaderFailed ("ItemReader (Map)"; recorded: "Attempting to map over
-  non-iterable node.");
+- the ItemReader reads one S3 object: a JSON array, JSON Lines, or CSV whose fields are strings; or
+  lists the objects under a prefix (s3:listObjectsV2), each an item {Etag, Key, LastModified, Size,
+  StorageClass}; ReaderConfig.MaxItems(Path) bounds what is read (0: everything, a negative value
+  "field MaxItems must be positive"); a reading failure is States.ItemReaderFailed ("ItemReader (Map)";
+  recorded: "Attempting to map over non-iterable node.");
+- ItemSelector (or Parameters, its former name) makes each item's input, with $$.Map.Item.Index and
+  $$.Map.Item.Value, before items are batched ("ItemSelector (Map)");
 - a failed or timed-out child counts every item it held as failed; past ToleratedFailureCount or
   ToleratedFailurePercentage (items failed over items read), the Map Run stops starting children,
   aborts those running and fails with States.ExceedToleratedFailureThreshold, "The specified
@@ -33,10 +37,11 @@ What AWS does, and where it is documented or was recorded:
   Status, dates...; WriterConfig chooses JSON or JSONL and NONE, COMPACT (outputs only) or FLATTEN
   (array outputs flattened); failed children are always written whole; the Map's output is then
   {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}} ("ResultWriter (Map)").
-Not reproduced: ItemReader over listObjectsV2, manifests and Parquet; redrive of a Map Run;
-UpdateMapRun while it runs; the order and exact wording of validation messages AWS gives.
+Not reproduced: ItemReader over manifests and Parquet; redrive of a Map Run; UpdateMapRun while it
+runs; the order and exact wording of validation messages AWS gives.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -45,6 +50,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from local_emulator.patches.registry import Patcher, patch
@@ -72,6 +78,9 @@ TAKEN_ASIDE = (
     "ToleratedFailureCountPath",
 )
 READER_TYPES = ("JSON", "JSONL", "CSV")
+GET_OBJECT = "arn:aws:states:::s3:getObject"
+LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
+MAX_ITEMS = 100_000_000  # ReaderConfig.MaxItems at most; 0 reads everything
 
 
 # -- the definition --------------------------------------------------------------------------
@@ -131,6 +140,8 @@ def spec_of(state: dict[str, Any], query_language: str | None) -> DistributedSpe
     reader = fields.get("ItemReader") or {}
     if "Parameters" in reader:
         templates["reader"] = reader["Parameters"]
+    if "MaxItemsPath" in (reader.get("ReaderConfig") or {}):
+        templates["MaxItemsPath.$"] = reader["ReaderConfig"]["MaxItemsPath"]
     batcher = fields.get("ItemBatcher") or {}
     if "BatchInput" in batcher:
         templates["batchInput"] = batcher["BatchInput"]
@@ -177,15 +188,21 @@ def map_problems(state: dict[str, Any], at: str) -> list[str]:
 
     reader = state.get("ItemReader")
     if reader is not None:
-        if reader.get("Resource") != "arn:aws:states:::s3:getObject":
+        if reader.get("Resource") not in (GET_OBJECT, LIST_OBJECTS):
             bad(
                 "Resource",
-                "must be arn:aws:states:::s3:getObject here (the emulator reads one object)",
+                f"must be {GET_OBJECT} or {LIST_OBJECTS} here (the emulator reads one object or lists a prefix)",
                 f"{at}/ItemReader",
             )
-        input_type = (reader.get("ReaderConfig") or {}).get("InputType", "JSON")
+        config = reader.get("ReaderConfig") or {}
+        input_type = config.get("InputType", "JSON")
         if input_type not in READER_TYPES:
             bad("InputType", f"must be one of {', '.join(READER_TYPES)}", f"{at}/ItemReader/ReaderConfig")
+        max_items = config.get("MaxItems")
+        if max_items is not None and (
+            isinstance(max_items, bool) or not isinstance(max_items, int) or not 0 <= max_items <= MAX_ITEMS
+        ):
+            bad("MaxItems", f"must be an integer from 0 to {MAX_ITEMS}", f"{at}/ItemReader/ReaderConfig")
     batcher = state.get("ItemBatcher")
     if batcher is not None:
         where = f"{at}/ItemBatcher"
@@ -276,7 +293,8 @@ def template_program(templates: dict[str, Any]) -> Any:
     defect="CreateStateMachine refuses a Distributed Map with ItemBatcher, ResultWriter.WriterConfig, a JSON "
     "Lines ItemReader or an integer ToleratedFailurePercentage, and accepts an ItemBatcher with no bound",
     aws="all four are valid (ItemBatcher, ReaderConfig InputType JSONL, WriterConfig, a percentage from 0 to "
-    "100); an ItemBatcher must give MaxItemsPerBatch(Path) or MaxInputBytesPerBatch(Path), at most 256 KiB",
+    "100); an ItemBatcher must give MaxItemsPerBatch(Path) or MaxInputBytesPerBatch(Path), at most 256 KiB; "
+    "ReaderConfig.MaxItems is an integer from 0 to 100,000,000",
     reference=f"{GUIDE}/input-output-itembatcher.html, {GUIDE}/input-output-itemreader.html, "
     f"{GUIDE}/input-output-resultwriter.html, {GUIDE}/state-map-distributed.html",
     seen_in=MOTO,
@@ -375,8 +393,15 @@ class MapRun:
         values = self.evaluate_templates()
         reader = self.fields.get("ItemReader")
         items = None if reader else self.items_from_input(values)
-        self.map_state_started(length=0 if reader else len(items))
-        count, percentage = self.tolerance(values)
+        # As moto does: the tolerance fields are read after MapStateStarted, but a failure of theirs
+        # cites the event the state was entered at (AWS's quirk), so they are read in a frame opened
+        # before it.
+        frame = env.open_frame()
+        try:
+            self.map_state_started(length=0 if reader else len(items))
+            count, percentage = self.tolerance(values, frame)
+        finally:
+            env.close_frame(frame)
 
         context = env.states.context_object.context_object_data
         self.record = map_run_record.MapRunRecord(
@@ -397,7 +422,7 @@ class MapRun:
         )
         try:
             if items is None:
-                items = read_items(reader, values.get("reader") or {}, self.region())
+                items = read_items(reader, values, env.aws_execution_details)
             items = self.selected(items)
             self.total_items = len(items)
             self.children = self.batched(items, values)
@@ -443,38 +468,36 @@ class MapRun:
             )
         return items
 
-    def tolerance(self, values: dict[str, Any]) -> tuple[int | None, float | None]:
+    def tolerance(self, values: dict[str, Any], env: Any) -> tuple[int | None, float | None]:
+        """ToleratedFailureCount and ToleratedFailurePercentage, or their paths' values; an invalid one
+        fails the execution, the failure made in ENV."""
         count = values.get("ToleratedFailureCountPath", self.fields.get("ToleratedFailureCount"))
         percentage = values.get("ToleratedFailurePercentagePath", self.fields.get("ToleratedFailurePercentage"))
+        problem = None
         if count is not None:
             if isinstance(count, bool) or not isinstance(count, int):
-                raise self.failure_exception(
-                    "States.Runtime",
+                problem = (
                     f'The ToleratedFailureCountPath field refers to value "{count}" which is not a valid integer: '
-                    f"{self.fields.get('ToleratedFailureCountPath')}",
-                    runtime=True,
+                    f"{self.fields.get('ToleratedFailureCountPath')}"
                 )
-            if count < 0:
-                raise self.failure_exception(
-                    "States.Runtime", "ToleratedFailureCount cannot be negative.", runtime=True
-                )
-        if percentage is not None:
+            elif count < 0:
+                problem = "ToleratedFailureCount cannot be negative."
+        if percentage is not None and problem is None:
             if isinstance(percentage, bool) or not isinstance(percentage, int | float):
-                raise self.failure_exception(
-                    "States.Runtime",
+                problem = (
                     f'The ToleratedFailurePercentagePath field refers to value "{percentage}" which is not a valid '
-                    f"float: {self.fields.get('ToleratedFailurePercentagePath')}",
-                    runtime=True,
+                    f"float: {self.fields.get('ToleratedFailurePercentagePath')}"
                 )
-            if not 0 <= percentage <= 100:
-                raise self.failure_exception(
-                    "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100.", runtime=True
-                )
+            elif not 0 <= percentage <= 100:
+                problem = "ToleratedFailurePercentage must be between 0 and 100."
+        if problem is not None:
+            raise self.failure_exception("States.Runtime", problem, runtime=True, env=env)
         return count, percentage
 
     def selected(self, items: list[Any]) -> list[Any]:
-        """Each item through ItemSelector (moto's), with $$.Map.Item as AWS sets it."""
-        selector = self.state.item_selector
+        """Each item through ItemSelector, or Parameters (its former name; moto's either), with
+        $$.Map.Item as AWS sets it."""
+        selector = self.state.item_selector or self.state.parameters
         if selector is None:
             return items
         from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
@@ -621,7 +644,7 @@ class MapRun:
         )
         execution.map_run_arn = self.record.map_run_arn
         child.execution, child.status = execution, "RUNNING"
-        children_of(backend)[execution.exec_arn] = execution
+        children_of(backend).add(execution)
         for counter, amount in ((self.record.item_counter, child.items), (self.record.execution_counter, 1)):
             counter.pending.offset(-amount)
             counter.running.offset(amount)
@@ -751,7 +774,7 @@ class MapRun:
         )
         self.record.set_stop(MapRunStatus.FAILED)
 
-    def failure_exception(self, error: str, cause: str, runtime: bool = False) -> Exception:
+    def failure_exception(self, error: str, cause: str, runtime: bool = False, env: Any = None) -> Exception:
         from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
         from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
             FailureEvent,
@@ -765,7 +788,7 @@ class MapRun:
 
         return FailureEventException(
             failure_event=FailureEvent(
-                env=self.env,
+                env=env or self.env,
                 error_name=StatesErrorName(typ=StatesErrorNameType.from_name(error)),
                 event_type=HistoryEventType.ExecutionFailed if runtime else HistoryEventType.MapRunFailed,
                 event_details=EventDetails(
@@ -779,14 +802,21 @@ def iso(moment: Any) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
 
 
-def read_items(reader: dict[str, Any], parameters: dict[str, Any], region: str) -> list[Any]:
-    """The items of the object ItemReader names; States.ItemReaderFailed when it cannot be read."""
+def read_items(reader: dict[str, Any], values: dict[str, Any], details: Any) -> list[Any]:
+    """The items ItemReader reads (VALUES: the templates' values; DETAILS: the execution's account,
+    region and role), at most MaxItems(Path) of them; States.ItemReaderFailed when they cannot be read."""
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     config = reader.get("ReaderConfig") or {}
+    limit = max_items(config, values)
+    parameters = values.get("reader") or {}
+    if reader["Resource"] == LIST_OBJECTS:
+        items = listed_objects(parameters, details)
+        return items[:limit] if limit else items
     input_type = config.get("InputType", "JSON")
     try:
-        body = boto_client_for(region=region, service="s3").get_object(**parameters)["Body"].read().decode("utf-8")
+        s3 = boto_client_for(region=details.region, service="s3")
+        body = s3.get_object(**parameters)["Body"].read().decode("utf-8")
     except Exception as exc:  # any failure to read is the reader's failure
         raise MapRunFailedError(READER_ERROR, f"{type(exc).__name__}: {exc}") from exc
     if input_type == "JSON":
@@ -807,8 +837,44 @@ def read_items(reader: dict[str, Any], parameters: dict[str, Any], region: str) 
                 raise MapRunFailedError(READER_ERROR, f"line {number} is not valid JSON: {exc}") from exc
     else:
         items = csv_items(body, config)
-    max_items = config.get("MaxItems")
-    return items[:max_items] if isinstance(max_items, int) and max_items > 0 else items
+    return items[:limit] if limit else items
+
+
+def max_items(config: dict[str, Any], values: dict[str, Any]) -> int:
+    """ReaderConfig's MaxItems, or MaxItemsPath's value (a string of digits will do), as moto's
+    MaxItemsPath checks it; 0 for no bound."""
+    if "MaxItemsPath" not in config:
+        return min(config.get("MaxItems", 0), MAX_ITEMS)
+    value = values["MaxItemsPath"]
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MapRunFailedError(
+            READER_ERROR,
+            f"The MaxItemsPath field refers to value '{value}' which is not a valid integer: {config['MaxItemsPath']}",
+        )
+    if value < 0:
+        raise MapRunFailedError(READER_ERROR, "field MaxItems must be positive")
+    return min(value, MAX_ITEMS)
+
+
+def listed_objects(parameters: dict[str, Any], details: Any) -> list[dict[str, Any]]:
+    """The objects s3:listObjectsV2 lists with PARAMETERS, as moto's ItemReader lists them (which
+    s3_object_listings_are_map_items makes AWS's items)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceRuntimePart
+
+    stack_only = SimpleNamespace(stack=[parameters])  # all of an environment the handler uses
+    where = ResourceRuntimePart(account=details.account, region=details.region)
+    try:
+        ResourceEvalS3._handle_list_objects_v2(stack_only, where, StateCredentials(role_arn=details.role_arn))
+    except Exception as exc:  # any failure to list is the reader's failure
+        raise MapRunFailedError(READER_ERROR, f"{type(exc).__name__}: {exc}") from exc
+    return stack_only.stack.pop()
 
 
 def csv_items(body: str, config: dict[str, Any]) -> list[dict[str, str]]:
@@ -838,11 +904,39 @@ class MapRunStateMachine:
         self.create_date = datetime.now(UTC)
 
 
-def children_of(backend: Any) -> dict[str, Any]:
-    """The child executions of every Map Run of BACKEND, by ARN."""
-    children = getattr(backend, "_map_run_children", None)
-    if children is None:
-        children = backend._map_run_children = {}
+class MapRunChildren:
+    """The child executions of a backend's Map Runs, by ARN. Map Runs add children from their own
+    threads while request threads list them (every callback looks into each running execution): a
+    listing iterating the dictionary itself failed, "dictionary changed size during iteration", when
+    a child was added meanwhile. So a listing takes a copy under the lock, and reads the children (their
+    status, their environment) from the copy, outside the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_arn: dict[str, Any] = {}
+
+    def add(self, execution: Any) -> None:
+        with self._lock:
+            self._by_arn[execution.exec_arn] = execution
+
+    def get(self, execution_arn: str) -> Any:
+        with self._lock:
+            return self._by_arn.get(execution_arn)
+
+    def listed(self) -> list[Any]:
+        with self._lock:
+            return list(self._by_arn.values())
+
+
+_CHILDREN_MADE = threading.Lock()  # two Map Runs starting their first children at once make one registry
+
+
+def children_of(backend: Any) -> MapRunChildren:
+    """The child executions of every Map Run of BACKEND."""
+    with _CHILDREN_MADE:
+        children = getattr(backend, "_map_run_children", None)
+        if children is None:
+            children = backend._map_run_children = MapRunChildren()
     return children
 
 
@@ -853,9 +947,12 @@ def children_of(backend: Any) -> dict[str, Any]:
     "manifest only",
     aws="each item or batch runs as a child execution of its own; a failed child's items count against "
     "ToleratedFailureCount/Percentage, past which the Map fails with States.ExceedToleratedFailureThreshold; "
-    "ResultWriter writes manifest.json and the SUCCEEDED/FAILED/PENDING result files",
+    "ResultWriter writes manifest.json and the SUCCEEDED/FAILED/PENDING result files; ReaderConfig.MaxItems(Path) "
+    "bounds the items read (a negative one: States.ItemReaderFailed); ItemSelector, or Parameters, makes each "
+    "item's input before batching",
     reference=f"{GUIDE}/state-map-distributed.html, {GUIDE}/input-output-itembatcher.html, "
-    f"{GUIDE}/input-output-resultwriter.html; recorded: {RECORDED}",
+    f"{GUIDE}/input-output-resultwriter.html, {GUIDE}/input-output-itemreader.html, "
+    f"{GUIDE}/input-output-itemselector.html; recorded: {RECORDED}",
     seen_in=MOTO,
 )
 def distributed_map_runs_children_as_executions(patcher: Patcher, emulator: Any) -> None:
@@ -877,7 +974,7 @@ def distributed_map_runs_children_as_executions(patcher: Patcher, emulator: Any)
         # whose start failed in the emulator, has no environment for callbacks to look into.
         children = [
             e
-            for e in children_of(self).values()
+            for e in children_of(self).listed()
             if has_started(e) and (execution_status is None or e.status == execution_status)
         ]
         return get_executions(self, execution_status) + children
@@ -918,7 +1015,7 @@ def map_run_children_are_listed(patcher: Patcher, emulator: Any) -> None:
         status = self._get_param("statusFilter")
         children = [
             e
-            for e in children_of(self.stepfunction_backend).values()
+            for e in children_of(self.stepfunction_backend).listed()
             if e.map_run_arn == map_run_arn and (status is None or e.status == status)
         ]
         children.sort(key=lambda e: e.start_date, reverse=True)
@@ -953,3 +1050,39 @@ def map_run_children_are_listed(patcher: Patcher, emulator: Any) -> None:
 
     patcher.replace(StepFunctionResponse, "list_executions", list_with_map_runs)
     patcher.replace(StepFunctionResponse, "describe_execution", describe_with_map_run)
+
+
+@patch(
+    service="stepfunctions",
+    defect="an ItemReader over s3:listObjectsV2 reads one page (at most 1,000 objects), fails on an empty prefix, "
+    "and gives boto3's objects (ETag, LastModified a datetime): the Map's result cannot be serialised "
+    "(DescribeExecution answers HTTP 500)",
+    aws="every object under the prefix, page after page, each item {Etag, Key, LastModified (epoch seconds), Size, "
+    "StorageClass}",
+    reference=f"{GUIDE}/input-output-itemreader.html (S3 objects in a bucket: listObjectsV2, Bucket and Prefix)",
+    seen_in=MOTO,
+)
+def s3_object_listings_are_map_items(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    def handle_list_objects_v2(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        s3 = ResourceEvalS3._get_s3_client(
+            resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+        )
+        parameters = env.stack.pop()
+        items = [
+            {
+                "Etag": listed["ETag"],
+                "Key": listed["Key"],
+                "LastModified": int(listed["LastModified"].timestamp()),
+                "Size": listed["Size"],
+                "StorageClass": listed.get("StorageClass", "STANDARD"),
+            }
+            for page in s3.get_paginator("list_objects_v2").paginate(**parameters)
+            for listed in page.get("Contents", [])
+        ]
+        env.stack.append(items)
+
+    patcher.replace(ResourceEvalS3, "_handle_list_objects_v2", staticmethod(handle_list_objects_v2))

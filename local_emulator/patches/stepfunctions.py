@@ -348,6 +348,31 @@ def integration_failures_keep_their_states_errors(patcher: Patcher, emulator: An
             patcher.replace(cls, "_from_error", keeping_failures(vars(cls)["_from_error"]))
 
 
+def _runtime_failure(env: Any, cause: str) -> Exception:
+    """The failure of the execution with States.Runtime and CAUSE (moto adds the state and the event it was
+    entered at), recorded once, as ExecutionFailed."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    details = ExecutionFailedEventDetails(error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+            event_type=HistoryEventType.ExecutionFailed,
+            event_details=EventDetails(executionFailedEventDetails=details),
+        )
+    )
+
+
 @patch(
     service="stepfunctions",
     defect="a TimeoutSecondsPath or HeartbeatSecondsPath that selects nothing records two ExecutionFailed "
@@ -362,33 +387,13 @@ def integration_failures_keep_their_states_errors(patcher: Patcher, emulator: An
     seen_in=MOTO,
 )
 def timeout_paths_fail_once_and_strictly(patcher: Patcher, emulator: Any) -> None:
-    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.api import HistoryEventType
     from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
     from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
     from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSecondsPath
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
-
-    def runtime_failure(env, cause):
-        details = ExecutionFailedEventDetails(error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)
-        return FailureEventException(
-            failure_event=FailureEvent(
-                env=env,
-                error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
-                event_type=HistoryEventType.ExecutionFailed,
-                event_details=EventDetails(executionFailedEventDetails=details),
-            )
-        )
 
     def seconds_of(field):
         def _eval_seconds(self, env):
@@ -396,10 +401,10 @@ def timeout_paths_fail_once_and_strictly(patcher: Patcher, emulator: Any) -> Non
                 self.string_sampler.eval(env=env)
             except NoSuchJsonPathError as missing:
                 path = missing.json_path
-                raise runtime_failure(env, f"Invalid path '{path}' : No results for path: $['{path[2:]}']") from None
+                raise _runtime_failure(env, f"Invalid path '{path}' : No results for path: $['{path[2:]}']") from None
             seconds = env.stack.pop()
             if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-                raise runtime_failure(env, f"The {field} parameter must reference a positive integer, got {seconds!r}")
+                raise _runtime_failure(env, f"The {field} parameter must reference a positive integer, got {seconds!r}")
             return seconds
 
         return _eval_seconds
@@ -691,7 +696,9 @@ def _intrinsic_escape_errors(node: Any, path: str = "") -> list[str]:
         if key.endswith(".$") and isinstance(value, str) and value.startswith("States.")
         if _illegal_intrinsic_escape(value)
     ]
-    return errors + [e for key, value in node.items() for e in _intrinsic_escape_errors(value, f"{path}/{key}")]
+    # A Pass state's Result is taken as it is written: a key ending in .$ there is no template.
+    templates = {key: value for key, value in node.items() if not (key == "Result" and node.get("Type") == "Pass")}
+    return errors + [e for key, value in templates.items() for e in _intrinsic_escape_errors(value, f"{path}/{key}")]
 
 
 @patch(
@@ -700,7 +707,8 @@ def _intrinsic_escape_errors(node: Any, path: str = "") -> list[str]:
     "accepted",
     aws='CreateStateMachine refuses it: InvalidDefinition "Invalid State Machine Definition: '
     "'SCHEMA_VALIDATION_FAILED: The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic "
-    "function call at /States/S/Parameters'\" (only \\' \\{ \\} and \\\\ are escapes in an intrinsic's string)",
+    "function call at /States/S/Parameters'\" (only \\' \\{ \\} and \\\\ are escapes in an intrinsic's string); a "
+    "Pass state's Result is taken literally, whatever its keys",
     reference=f"{RECORDED}/v2/scenarios/test_base_scenarios.snapshot.json::test_illegal_escapes; "
     "https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html (reserved characters)",
     seen_in=MOTO,
@@ -1101,11 +1109,13 @@ def callbacks_skip_executions_still_starting(patcher: Patcher, emulator: Any) ->
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     # moto's own loop reads `execution.status`, which itself fails while the status is unset, so
-    # filtering its result is too late: the loop is written again, skipping those first.
+    # filtering its result is too late: the loop is written again, skipping those first. It reads a
+    # copy of the machines: an execution started meanwhile is only appended (harmless to a list being
+    # iterated), but a machine deleted meanwhile would shift the list and the loop skip the next one.
     def get_executions(self, execution_status=None):
         return [
             execution
-            for machine in self.state_machines
+            for machine in list(self.state_machines)
             for execution in machine.executions
             if has_started(execution) and (execution_status is None or execution_status == execution.status)
         ]
@@ -1257,3 +1267,65 @@ def definitions_parse_independently(patcher: Patcher, emulator: Any) -> None:
         self._query_language_per_scope = []
 
     patcher.replace(Preprocessor, "__init__", with_scopes_of_its_own)
+
+
+@patch(
+    service="stepfunctions",
+    defect="a JSONPath field that names a variable ($name or $name.field, set by an Assign: in Parameters, "
+    "ItemsPath, MaxItemsPerBatchPath, ToleratedFailureCountPath...) fails the execution with States.Runtime "
+    "\"'NoneType' object is not callable\": moto reads variables through a JSONata evaluator it does not ship",
+    aws="the field takes the variable's value, or the value at the path after its name",
+    reference="https://docs.aws.amazon.com/step-functions/latest/dg/workflow-variables.html (referencing "
+    "variables in JSONPath: $variableName, $variableName.field)",
+    seen_in=MOTO,
+)
+def jsonpath_variable_references_are_read(patcher: Patcher, emulator: Any) -> None:
+    import copy
+    import re
+
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+    from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringVariableSample
+
+    reference = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+|\[[^\[\]]+\])*)")
+    sample = StringVariableSample._eval_body
+
+    def _eval_body(self: StringVariableSample, env: Any) -> None:
+        match = reference.fullmatch(self.expression)
+        if self.query_language_mode != QueryLanguageMode.JSONPath or match is None:
+            sample(self, env)  # a JSONata expression: only JSONata can read it
+            return
+        name, path = match.groups()
+        value = env.variable_store.get(name)
+        if path:
+            # Looked up at each call: filter_paths_without_match_are_empty_lists replaces it.
+            value = json_path.extract_json(f"${path}", value)
+        env.stack.append(copy.deepcopy(value))  # the state may change what it was given; the variable stays
+
+    patcher.replace(StringVariableSample, "_eval_body", _eval_body)
+
+
+LONGEST_WAIT_SECONDS = 365 * 24 * 3600  # a Standard execution lasts at most a year
+
+
+@patch(
+    service="stepfunctions",
+    defect="a Wait longer than a Standard execution may last (Seconds of 99999999, a Timestamp years ahead) waits",
+    aws="the execution fails at once: States.Runtime, cause 'Wait state delay is too long' (the longest wait of a "
+    "Standard workflow is one year)",
+    reference="https://docs.aws.amazon.com/step-functions/latest/dg/state-wait.html ('the maximum wait time that "
+    f"you can specify for Standard Workflows ... is one year'); {QUOTAS} (execution time: 1 year); the cause: "
+    "executions recorded on AWS, replayed against the emulator",
+    seen_in=MOTO,
+)
+def overlong_waits_fail_at_once(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    def _eval_body(self: WaitFunction, env: Any) -> None:
+        seconds = self._get_wait_seconds(env=env)
+        # Express workflows (five minutes at most) are left as moto runs them: what AWS does there is not recorded.
+        if env.is_standard_workflow() and seconds > LONGEST_WAIT_SECONDS:
+            raise _runtime_failure(env, "Wait state delay is too long")
+        self._wait_interval(env=env, wait_seconds=seconds)
+
+    patcher.replace(WaitFunction, "_eval_body", _eval_body)

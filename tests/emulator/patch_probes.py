@@ -703,10 +703,11 @@ def lambda_invoke_result_has_http_metadata(aws: Aws) -> bool:
 def definition_with_an_illegal_escape_is_refused(aws: Aws) -> bool:
     sfn = aws.client("stepfunctions")
 
-    def machine(expression: str) -> dict[str, Any]:
-        return {"StartAt": "S", "States": {"S": {"Type": "Pass", "Parameters": {"parsed.$": expression}, "End": True}}}
+    def machine(expression: str, field: str = "Parameters") -> dict[str, Any]:
+        return {"StartAt": "S", "States": {"S": {"Type": "Pass", field: {"parsed.$": expression}, "End": True}}}
 
     create_machine(sfn, machine("States.Format('it\\'s {} \\{ok\\}', $.x)"))  # legal escapes
+    create_machine(sfn, machine("States.Format('say \\\"hi\\\"')", "Result"))  # a Result is no template
     try:
         create_machine(sfn, machine("States.Format('say \\\"hi\\\"')"))  # \\" is no escape here
     except sfn.exceptions.ClientError as error:
@@ -1009,24 +1010,29 @@ def batcher_json_lines_and_writer_config_are_valid_and_an_unbounded_batcher_is_n
         "ToleratedFailurePercentage": 10,
     }
     create_machine(sfn, distributed_map(PASS_CHILD, **fields))
-    try:
-        create_machine(sfn, distributed_map(PASS_CHILD, ItemBatcher={"BatchInput": {}}))
-    except sfn.exceptions.InvalidDefinition:
-        return True
-    return False
+    negative = {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"MaxItems": -1}, "Parameters": {}}
+    for refused in ({"ItemBatcher": {"BatchInput": {}}}, {"ItemReader": negative}):
+        try:
+            create_machine(sfn, distributed_map(PASS_CHILD, **refused))
+        except sfn.exceptions.InvalidDefinition:
+            continue
+        return False
+    return True
 
 
 @probe("distributed_map_runs_children_as_executions")
 def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(aws: Aws) -> bool:
     sfn = aws.client("stepfunctions")
-    lines = "".join(json.dumps({"i": i, "fail": i == 2}) + "\n" for i in range(5))
+    lines = "".join(json.dumps({"i": i, "fail": i == 2}) + "\n" for i in range(6))
     bucket, key = items_object(aws, lines)
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSONL", "MaxItemsPath": "$.max"},  # the sixth line is not read
+        "Parameters": {"Bucket": bucket, "Key": key},
+    }
     fields = {
-        "ItemReader": {
-            "Resource": "arn:aws:states:::s3:getObject",
-            "ReaderConfig": {"InputType": "JSONL"},
-            "Parameters": {"Bucket": bucket, "Key": key},
-        },
+        "ItemReader": reader,
+        "Parameters": {"i.$": "$$.Map.Item.Value.i", "fail.$": "$$.Map.Item.Value.fail", "at.$": "$$.Map.Item.Index"},
         "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"run.$": "$.run"}},
         "ResultWriter": {
             "Resource": "arn:aws:states:::s3:putObject",
@@ -1037,7 +1043,7 @@ def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(
         # failed batch ends the Map: the last batch is left PENDING.
         "MaxConcurrency": 1,
     }
-    outcome = run_machine(sfn, distributed_map(FAILING_CHILD, **fields), {"run": "r1"}, seconds=30)
+    outcome = run_machine(sfn, distributed_map(FAILING_CHILD, **fields), {"run": "r1", "max": 5}, seconds=30)
     if (outcome["status"], outcome.get("error")) != ("FAILED", "States.ExceedToleratedFailureThreshold"):
         return False
     s3 = aws.client("s3")
@@ -1052,10 +1058,24 @@ def batches_run_as_children_and_a_failed_batch_past_the_threshold_fails_the_map(
     batch = json.loads(failed["Input"])
     [pending_file] = manifest["ResultFiles"]["PENDING"]
     [pending] = json.loads(s3.get_object(Bucket=bucket, Key=pending_file["Key"])["Body"].read())
-    return batch == {"Items": [{"i": 2, "fail": True}, {"i": 3, "fail": False}], "BatchInput": {"run": "r1"}} and (
-        failed["Status"] == "FAILED"
+    items = [{"i": 2, "fail": True, "at": 2}, {"i": 3, "fail": False, "at": 3}]
+    if not (
+        batch == {"Items": items, "BatchInput": {"run": "r1"}}
+        and failed["Status"] == "FAILED"
         and failed["Error"] == "Bad"
-        and json.loads(pending["Input"])["Items"] == [{"i": 4, "fail": False}]
+        and json.loads(pending["Input"])["Items"] == [{"i": 4, "fail": False, "at": 4}]
+    ):
+        return False
+    # A reader told to read fewer than no items, and a tolerance path to no number, fail the execution
+    # (the latter citing the event the state was entered at, #2).
+    negative = run_machine(sfn, distributed_map(PASS_CHILD, ItemReader=reader), {"max": -1})
+    tolerance = distributed_map(PASS_CHILD, ItemsPath="$.items", ToleratedFailureCountPath="$.n")
+    no_number = run_machine(sfn, tolerance, {"items": [1], "n": "x"})
+    return (
+        (negative["status"], negative["error"]) == ("FAILED", "States.ItemReaderFailed")
+        and "field MaxItems must be positive" in negative["cause"]
+        and (no_number["status"], no_number["error"]) == ("FAILED", "States.Runtime")
+        and "(entered at the event id #2)." in no_number["cause"]
     )
 
 

@@ -414,7 +414,7 @@ def source(key: str, format_: str | None = None) -> dict[str, Any]:
             "source in another format than said",
             "callback_only",
             source("lines.jsonl", "json"),
-            f"s3://{REQUESTS_BUCKET}/lines.jsonl: not a JSON document (Extra data: line 2",
+            f"s3://{REQUESTS_BUCKET}/lines.jsonl: a JSON array of entries is expected, not dict",
         ),
         (
             "malformed JSON Lines line",
