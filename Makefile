@@ -2,6 +2,7 @@
 #   make demo       the sample payload through the whole application, locally, offline, without Docker
 #   make test       linters and the whole test suite
 #   make test-fast  the inner loop: unit, template and script tests, without the slowest checks
+#   make test-scale the application at scale through the emulator (minutes; CI runs it after make test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ export UV_PYTHON_DOWNLOADS := never
 # processes (emulators, tools, test workers) compiled every module it imported again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup system-tools demo serve build validate lint test test-fast bench clean
+.PHONY: setup system-tools demo serve build validate lint test test-fast test-scale bench clean
 
 # The demo's job works 1 s instead of the template's 20 (a template parameter, as on AWS).
 DEMO_PARAMS := --param batchSleepDuration=1 --param NestedWaitSeconds=1 --param Patterns=full
@@ -75,6 +76,7 @@ serve: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) serve
 
 bench: system-tools $(VENV)/.installed
+	$(VENV)/bin/python -m bench.prepare_benchmark --entries 1000000 --entry-bytes 1024
 	$(VENV)/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
 
 lint: setup
@@ -85,11 +87,15 @@ lint: setup
 
 test: lint
 	@echo "==> test: every test (pytest markers: unit, script, template, emulator, slow; see docs/development.md)"
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -m "not scale"
+
+test-scale: system-tools $(VENV)/.installed
+	@echo "==> test-scale: 10,000 entries, 100 batches at once, through the emulator (tests/scale)"
+	$(VENV)/bin/python -m pytest -m scale -n 1 tests/scale
 
 test-fast: system-tools $(VENV)/.installed
 	@echo "==> test-fast: unit, template and script tests, not the slow ones"
-	$(VENV)/bin/python -m pytest -m "not emulator and not slow"
+	$(VENV)/bin/python -m pytest -m "not emulator and not slow and not scale"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.faults import FAULTS
 
-FOLDER_MARKERS = ("unit", "script", "template", "emulator")
+FOLDER_MARKERS = ("unit", "script", "template", "emulator", "scale")
 # The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
 # 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
 # holds the run up. The five workers start with the five longest, most of which mostly wait
