@@ -19,17 +19,30 @@ def problems(parameters: dict[str, str]) -> list[str]:
     callback = int(parameters["JobCallbackTimeoutSeconds"])
     concurrency = int(parameters["MapMaxConcurrency"])
     room = int(float(parameters["MaxVcpus"]) / float(parameters["JobVcpu"]))
+    # A batch of the full path first runs its array job (0 or 1 leaves it out), whose children run
+    # at once, then its other jobs one at a time.
+    array = int(parameters["ArrayJobSize"]) if parameters["Patterns"] == "full" else 0
     found = []
     if heartbeat >= callback:
         found.append(
             f"JobHeartbeatSeconds ({heartbeat}) must be less than JobCallbackTimeoutSeconds ({callback}): "
             "Step Functions requires a task's heartbeat to be shorter than its timeout"
         )
-    if concurrency > room:
+    waiting = (
+        "the jobs of the batches past it would wait in the queue, and a job that waits longer than "
+        "JobHeartbeatSeconds before its first heartbeat fails its batch"
+    )
+    if array > 1:
+        if concurrency > room // array:
+            found.append(
+                f"MapMaxConcurrency ({concurrency}) must be at most MaxVcpus / JobVcpu / ArrayJobSize "
+                f"({parameters['MaxVcpus']} / {parameters['JobVcpu']} / {array} = {room // array}) with "
+                f"Patterns full: each batch's array job runs {array} jobs at once; {waiting}"
+            )
+    elif concurrency > room:
         found.append(
             f"MapMaxConcurrency ({concurrency}) must be at most MaxVcpus / JobVcpu ({parameters['MaxVcpus']} / "
-            f"{parameters['JobVcpu']} = {room}): the jobs of the batches past it would wait in the queue, and "
-            "a job that waits longer than JobHeartbeatSeconds before its first heartbeat fails its batch"
+            f"{parameters['JobVcpu']} = {room}): {waiting}"
         )
     return found
 

@@ -288,6 +288,7 @@ def wait_for_audit(deployed: Deployed, execution: str, ready: Any, timeout: floa
     return items
 
 
+@pytest.mark.minutes
 def test_job_never_leaves_runnable(slow: Deployed):
     batch = slow.client("batch")
     [queue] = batch.describe_job_queues(jobQueues=[slow.stack.outputs["JobQueueArn"]])["jobQueues"]

@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from tests.emulator.readings import entered, job, scheduled
 from tests.emulator.stacks import SLOW_HEARTBEAT_SECONDS, Deployed, payload
 
@@ -76,6 +78,7 @@ def test_a_killed_job_is_detected_by_its_batch_event_in_seconds(slow: Deployed):
     assert job(slow, job_id)["container"]["exitCode"] == 137
 
 
+@pytest.mark.minutes
 def test_a_stuck_job_is_detected_by_the_heartbeat_timeout_without_hanging(slow: Deployed):
     runner, execution, job_id, process = slow.start_with_running_job("stuck")
     os.killpg(process.pid, signal.SIGSTOP)  # alive but silent: no heartbeat, no exit, no event

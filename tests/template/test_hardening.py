@@ -1,6 +1,8 @@
-"""What a real account would hit, checked against the template: tokens kept out of Batch, redeploys that
-leave runs in flight working, encrypted TLS-only queues, scoped permissions, bounded custom resources,
-callback timeouts that outlast Lambda's asynchronous retries, and function packages with one SDK."""
+"""What a real account would hit, checked against the template: tokens kept out of Batch and under a key only
+their roles may use, redeploys that leave runs in flight working, encrypted TLS-only queues, scoped permissions,
+bounded custom resources, callback timeouts that outlast Lambda's asynchronous retries, time to stop a run's
+jobs, heartbeats a Fargate start can meet, the runs' record kept past the stack, and function packages with one
+SDK."""
 
 import fnmatch
 import re
@@ -14,6 +16,30 @@ from tests.template.test_state_machines import DEPLOYED, all_states, definition
 from tests.template.test_template import allow_statements, as_list
 
 JOB_TAG = "sfn-batch-orchestrator:stack"
+TOKEN_TABLE = {"Fn::GetAtt": ["TaskTokenTable", "Arn"]}
+
+
+def role_statements() -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of the stack's IAM policies by the role that holds it (a policy resource of its own
+    counted for each of its roles)."""
+    translated = translated_template()["Resources"]
+    found = []
+    for name, statement in allow_statements():
+        if translated[name]["Type"] == "AWS::IAM::Role":
+            found.append((name, statement))
+        else:
+            found.extend((role["Ref"], statement) for role in translated[name]["Properties"].get("Roles", []))
+    return found
+
+
+def token_table_roles(*actions: str) -> set[str]:
+    """The roles allowed any of ACTIONS (any action, if none is named) on the task token table."""
+    return {
+        role
+        for role, statement in role_statements()
+        for action in as_list(statement["Action"])
+        if (action in actions or not actions) and TOKEN_TABLE in as_list(statement["Resource"])
+    }
 
 
 def job_definition() -> dict[str, Any]:
@@ -25,15 +51,101 @@ def test_a_job_receives_a_reference_to_its_token_never_the_token():
     assert not [name for name in definition["Parameters"] if "token" in name.lower()]
     assert "Ref::taskRef" in definition["ContainerProperties"]["Command"]
     table = resources("AWS::DynamoDB::Table")["TaskTokenTable"]["Properties"]
-    assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
     assert table["TimeToLiveSpecification"]["Enabled"] is True
-    readers = {
-        name
-        for name, statement in allow_statements()
-        if "dynamodb:GetItem" in as_list(statement["Action"])
-        and {"Fn::GetAtt": ["TaskTokenTable", "Arn"]} in as_list(statement["Resource"])
-    }
+    readers = token_table_roles("dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem")
     assert readers == {"JobRole", "JobEventsFunctionRole"}, "only the job and the dead-job path read tokens"
+
+
+# What a principal allowed these may do with a key's data; CreateGrant lets it give them to others.
+KMS_USE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:CreateGrant")
+
+
+def test_the_token_table_is_under_a_key_only_the_roles_that_use_the_table_may_use():
+    """Under the AWS-managed key, anyone with broad DynamoDB read access reads live tokens. The table's own key
+    lets the account manage it but not use it (no IAM policy, however broad, reaches the tokens), and lets the
+    roles of the table use it only through DynamoDB, which uses the key on their behalf."""
+    template = sam_template()["Resources"]
+    encryption = template["TaskTokenTable"]["Properties"]["SSESpecification"]
+    assert encryption == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::GetAtt": ["TaskTokenKey", "Arn"]},
+    }
+    key = template["TaskTokenKey"]
+    assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+    assert [r["Properties"]["TargetKeyId"] for r in resources("AWS::KMS::Alias").values()] == [{"Ref": "TaskTokenKey"}]
+    through_dynamodb = {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}
+    root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    users: dict[str, set[str]] = {}
+    for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+        assert statement["Effect"] == "Allow" and statement["Resource"] == "*"
+        uses = {use for use in KMS_USE for a in as_list(statement["Action"]) if fnmatch.fnmatchcase(use, a)}
+        if not uses:
+            continue
+        assert statement["Condition"]["StringEquals"] == through_dynamodb, statement["Sid"]
+        principals = as_list(statement["Principal"]["AWS"])
+        if principals == [root]:
+            # The deploy's table creation: DynamoDB creates its own grant for the table, as the deployer.
+            assert uses == {"kms:CreateGrant"}, statement["Sid"]
+            assert statement["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": True}
+            continue
+        for principal in principals:
+            role, attribute = principal["Fn::GetAtt"]
+            assert attribute == "Arn"
+            users.setdefault(role, set()).update(uses)
+    assert set(users) == token_table_roles()
+    writers = token_table_roles("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+    assert {role for role, uses in users.items() if uses - {"kms:Decrypt"}} == writers == {"BatchSubmitFunctionRole"}
+    assert not [s for _, s in allow_statements() if any(a.startswith("kms:") for a in as_list(s["Action"]))], (
+        "the key's policy alone says who may use it"
+    )
+
+
+def test_the_functions_that_stop_a_runs_jobs_have_time_to_stop_them_all():
+    """A run holds up to MapMaxConcurrency's maximum of batches at once, each with its job, and Batch takes
+    about 50 TerminateJob calls a second: minutes of calls, which the default 30 s cannot hold."""
+    jobs = sam_template()["Parameters"]["MapMaxConcurrency"]["MaxValue"]
+    terminations_per_second = 50
+    functions = resources("AWS::Serverless::Function")
+    defaults = sam_template()["Globals"]["Function"]
+    stoppers = {name.removesuffix("Role") for name, s in allow_statements() if "batch:ListJobs" in as_list(s["Action"])}
+    assert stoppers == {"FinishRunFunction", "TerminateRunJobsFunction"}
+    for name in stoppers:
+        properties = functions[name]["Properties"]
+        timeout = properties.get("Timeout", defaults["Timeout"])
+        assert timeout >= 2 * jobs / terminations_per_second, f"{name}: {timeout} s for {jobs} jobs"
+        assert properties.get("MemorySize", defaults["MemorySize"]) >= 1024, f"{name}: the CPU of 10,000 calls"
+        retries = properties.get("EventInvokeConfig")
+        if retries:  # every asynchronous attempt fits in the event's age
+            attempts = retries["MaximumRetryAttempts"] + 1
+            assert attempts * timeout < retries["MaximumEventAgeInSeconds"], name
+
+
+def test_the_heartbeat_leaves_time_for_a_fargate_job_to_start():
+    """The first heartbeat comes after Batch's scheduling, Fargate's start (about 30 s by AWS's figure, 45-90 s
+    measured, minutes for a large image) and the script's download: a shorter heartbeat fails every batch."""
+    parameters = sam_template()["Parameters"]
+    heartbeat = parameters["JobHeartbeatSeconds"]
+    assert heartbeat["MinValue"] >= 120
+    assert "Fargate" in heartbeat["Description"] and "120" in heartbeat["Description"]
+    # Step Functions requires the heartbeat below the task's timeout (ParameterCheck): no timeout every
+    # heartbeat would refuse.
+    assert parameters["JobCallbackTimeoutSeconds"]["MinValue"] > heartbeat["MinValue"]
+
+
+def test_the_record_of_every_run_outlives_the_stack_and_the_docs_say_so():
+    """The audit table and the runs' results it points to are kept when the stack is deleted or they are
+    replaced, the bucket still TLS-only; the docs say what `sam delete` keeps and how to remove it."""
+    template = sam_template()["Resources"]
+    kept = {name for name, resource in template.items() if resource.get("DeletionPolicy") == "Retain"}
+    assert kept == {"AuditTable", "RunsBucket", "RunsBucketPolicy"}
+    assert {name for name, resource in template.items() if resource.get("UpdateReplacePolicy") == "Retain"} == kept
+    assert template["RunsBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "RunsBucket"}
+    operating = (ROOT / "docs" / "operating.md").read_text()
+    clean_up = operating.split("### Clean up", 1)[1].split("\n## ", 1)[0]
+    for output in ("AuditTableName", "RunsBucketName"):
+        assert output in clean_up, output
+    assert "aws dynamodb delete-table" in clean_up and "aws s3 rb" in clean_up
 
 
 def test_a_redeploy_keeps_the_job_definition_a_run_in_flight_submits():

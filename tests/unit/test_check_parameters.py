@@ -8,7 +8,15 @@ from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
 
-CHECKED = ("JobHeartbeatSeconds", "JobCallbackTimeoutSeconds", "MapMaxConcurrency", "MaxVcpus", "JobVcpu")
+CHECKED = (
+    "JobHeartbeatSeconds",
+    "JobCallbackTimeoutSeconds",
+    "MapMaxConcurrency",
+    "MaxVcpus",
+    "JobVcpu",
+    "Patterns",
+    "ArrayJobSize",
+)
 DEFAULTS = {name: str(sam_template()["Parameters"][name]["Default"]) for name in CHECKED}
 
 
@@ -40,6 +48,11 @@ def test_the_templates_defaults_pass(check, responses):
     assert check.problems(DEFAULTS) == []
 
 
+def test_the_templates_defaults_pass_on_the_full_path_too(check):
+    """The demo and the emulator's full stack take the full path with the other defaults."""
+    assert check.problems({**DEFAULTS, "Patterns": "full"}) == []
+
+
 @pytest.mark.parametrize(
     ("parameters", "reason"),
     [
@@ -48,17 +61,32 @@ def test_the_templates_defaults_pass(check, responses):
             "JobHeartbeatSeconds (3600) must be less than JobCallbackTimeoutSeconds (3600)",
         ),
         ({"JobHeartbeatSeconds": "3599"}, None),
-        ({"JobHeartbeatSeconds": "60", "JobCallbackTimeoutSeconds": "60"}, "JobHeartbeatSeconds (60) must be less"),
+        ({"JobHeartbeatSeconds": "120", "JobCallbackTimeoutSeconds": "120"}, "JobHeartbeatSeconds (120) must be less"),
         (
-            {"MapMaxConcurrency": "65"},
+            {"MapMaxConcurrency": "65", "MaxVcpus": "16"},
             "MapMaxConcurrency (65) must be at most MaxVcpus / JobVcpu (16 / 0.25 = 64)",
         ),
-        ({"MapMaxConcurrency": "64"}, None),
-        ({"MapMaxConcurrency": "32", "JobVcpu": "0.5"}, None),
+        ({"MapMaxConcurrency": "64", "MaxVcpus": "16"}, None),
+        ({"MapMaxConcurrency": "32", "MaxVcpus": "16", "JobVcpu": "0.5"}, None),
         (
-            {"MapMaxConcurrency": "33", "JobVcpu": "0.5"},
+            {"MapMaxConcurrency": "33", "MaxVcpus": "16", "JobVcpu": "0.5"},
             "MapMaxConcurrency (33) must be at most MaxVcpus / JobVcpu (16 / 0.5 = 32)",
         ),
+        # The full path's array job runs ArrayJobSize jobs of a batch at once.
+        (
+            {"Patterns": "full", "ArrayJobSize": "2", "MapMaxConcurrency": "64", "MaxVcpus": "16"},
+            "MapMaxConcurrency (64) must be at most MaxVcpus / JobVcpu / ArrayJobSize (16 / 0.25 / 2 = 32) with "
+            "Patterns full: each batch's array job runs 2 jobs at once",
+        ),
+        ({"Patterns": "full", "ArrayJobSize": "2", "MapMaxConcurrency": "32", "MaxVcpus": "16"}, None),
+        (
+            {"Patterns": "full", "ArrayJobSize": "10", "MapMaxConcurrency": "7", "MaxVcpus": "16", "JobVcpu": "1"},
+            "MapMaxConcurrency (7) must be at most MaxVcpus / JobVcpu / ArrayJobSize (16 / 1 / 10 = 1)",
+        ),
+        # An array job of 0 or 1 is left out; the lean path runs none.
+        ({"Patterns": "full", "ArrayJobSize": "1", "MapMaxConcurrency": "64", "MaxVcpus": "16"}, None),
+        ({"Patterns": "full", "ArrayJobSize": "0", "MapMaxConcurrency": "64", "MaxVcpus": "16"}, None),
+        ({"Patterns": "lean", "ArrayJobSize": "10", "MapMaxConcurrency": "64", "MaxVcpus": "16"}, None),
         # Whole jobs only: 10 vCPUs run two 4-vCPU jobs at once, not 2.5.
         ({"MapMaxConcurrency": "2", "MaxVcpus": "10", "JobVcpu": "4"}, None),
         (

@@ -105,7 +105,10 @@ def test_the_reason_names_how_the_run_ended(terminate, lambda_context, monkeypat
             "terminate_job", {}, {"jobId": "a", "reason": f"run r {status}: its jobs must not outlive it"}
         )
 
-        assert terminate.lambda_handler(execution_ended("r", status), lambda_context) == {"terminated": ["a"], "report": None}
+        assert terminate.lambda_handler(execution_ended("r", status), lambda_context) == {
+            "terminated": ["a"],
+            "report": None,
+        }
 
         batch.assert_no_pending_responses()
 
