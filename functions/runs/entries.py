@@ -179,7 +179,9 @@ def write_entries(entries: Iterator[tuple[str, Any]], out: Any, max_entries: int
     if count == 0:
         problems.append("the request holds no entries")
     if count > max_entries:
-        problems.insert(0, f"{count} entries, at most {max_entries} in one run (MaxEntries)")
+        problems.insert(
+            0, f"{count} entries, at most {max_entries} in one run (MaxEntries): split the request into several runs"
+        )
     if problems:
         raise InvalidRequestError(problems)
     return count

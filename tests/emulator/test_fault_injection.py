@@ -403,7 +403,8 @@ def source(key: str, format_: str | None = None) -> dict[str, Any]:
             "too many entries",
             "small_max_entries",
             {"input": {"entries": [{"name": str(i)} for i in range(SMALL_MAX_ENTRIES + 1)]}},
-            f"{SMALL_MAX_ENTRIES + 1} entries, at most {SMALL_MAX_ENTRIES} in one run (MaxEntries)",
+            f"{SMALL_MAX_ENTRIES + 1} entries, at most {SMALL_MAX_ENTRIES} in one run (MaxEntries): split the "
+            "request into several runs",
         ),
         (
             "source object does not exist",

@@ -156,7 +156,10 @@ def test_every_field_the_orchestrator_reads_is_in_the_answer(prepare, lambda_con
         ({"input": {}}, "input: Value error, give exactly one of entries, source or rerunOf (given: none)"),
         ({"input": {"entries": "a"}}, "input.entries: Input should be a valid list"),
         ({"input": {"entries": []}}, "input.entries: List should have at least 1 item after validation, not 0"),
-        (inline(*({"name": str(i)} for i in range(4))), "4 entries, at most 3 in one run (MaxEntries)"),
+        (
+            inline(*({"name": str(i)} for i in range(4))),
+            "4 entries, at most 3 in one run (MaxEntries): split the request into several runs",
+        ),
         (inline(7), "input.entries[0]: must be a JSON object, not int"),
         (inline(None), "input.entries[0]: must be a JSON object, not NoneType"),
         (inline({"id": 1}), "input.entries[0].name: Field required"),
@@ -252,7 +255,10 @@ def test_too_many_entries_is_named_first_and_every_entry_is_still_checked(prepar
 
     cause = cause_of_refusal(prepared(prepare, lambda_context, inline(*({"name": ""} for _ in range(25)))))
 
-    assert cause.startswith("26 problem(s): 25 entries, at most 2 in one run (MaxEntries); input.entries[0].name: ")
+    assert cause.startswith(
+        "26 problem(s): 25 entries, at most 2 in one run (MaxEntries): split the request into several runs; "
+        "input.entries[0].name: "
+    )
     assert cause.endswith("; and 6 more")
 
 
@@ -490,7 +496,7 @@ def test_too_many_entries_in_an_object_are_refused(prepare, lambda_context, monk
 
     cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/e.jsonl", body)))
 
-    assert cause == "1 problem(s): 5 entries, at most 3 in one run (MaxEntries)"
+    assert cause == "1 problem(s): 5 entries, at most 3 in one run (MaxEntries): split the request into several runs"
 
 
 def test_a_missing_object_is_named(prepare, lambda_context):
@@ -613,7 +619,10 @@ def test_a_rerun_is_held_to_max_entries_naming_the_earlier_runs_entries(prepare,
 
     result = prepared(prepare, lambda_context, {"input": {"rerunOf": "run-0"}}, run_id="run-2")
 
-    assert cause_of_refusal(result, "run-2") == "1 problem(s): 5 entries, at most 4 in one run (MaxEntries)"
+    assert (
+        cause_of_refusal(result, "run-2")
+        == "1 problem(s): 5 entries, at most 4 in one run (MaxEntries): split the request into several runs"
+    )
 
 
 # ------------------------------------------------------------------ the run's audit item
