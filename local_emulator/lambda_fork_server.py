@@ -12,9 +12,9 @@ the standard library or the emulator's dependencies forks warm interpreters with
 environments; hence this module.
 
 Protocol, on the socket given as argv[1]: the server first sends {"read": [...]} (or {"error":
-...}); then for each request ({"cwd", "env"} with the worker's stdin and response pipe ends) it
-forks and answers {"pid"} with a pidfd of the worker, through which the runtime sees it end and
-kills it. It exits when the socket closes: its emulator is gone.
+...}); then for each request ({"cwd", "env", "limits"} with the worker's stdin and response pipe
+ends) it forks and answers {"pid"} with a pidfd of the worker, through which the runtime sees it
+end and kills it. It exits when the socket closes: its emulator is gone.
 """
 
 import gc
@@ -90,7 +90,7 @@ def become_worker(request: dict[str, Any], stdin: int, responses: int) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = [lambda_worker.__file__, str(RESPONSE_FD)]
+    sys.argv = [lambda_worker.__file__, str(RESPONSE_FD), json.dumps(request.get("limits") or {})]
     lambda_worker.main()
 
 

@@ -5,9 +5,23 @@ that would start a Docker container (`LambdaFunction._invoke_lambda` / `invoke`)
 the code once, keeps worker processes warm per function (as Lambda keeps execution
 environments), runs `Event` invocations asynchronously with Lambda's retries, enforces the
 function's timeout, and keeps each invocation's log.
+
+The limits of an execution environment are enforced as their patches switch them on
+(local_emulator/patches/awslambda.py): each worker has a /tmp of its own of the function's
+EphemeralStorage and its code read-only (lambda_worker.private_tmp: a tmpfs in a mount namespace
+of its own, kept across its warm invocations, never shared, as each Lambda execution environment
+has its own), and Lambda's 1,024 file descriptors; a worker whose resident memory (with the
+processes it started) passes the function's MemorySize while it runs an invocation is killed, as
+Lambda's out-of-memory kill ends its runtime, and the next invocation starts a new one. That
+memory is read rather than capped by a cgroup: a cgroup would charge the worker's /tmp (a tmpfs)
+to its memory, where Lambda's /tmp is disk, and the machines this runs on may offer no memory
+controller to write (cgroup v1 held by the machine's supervisor; none to a user who is not root).
 """
 
+import compileall
 import contextlib
+import enum
+import functools
 import hashlib
 import io
 import json
@@ -18,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +58,20 @@ MAX_WORKERS_PER_FUNCTION = 8
 # Lambda retries a failed asynchronous invocation after about one minute, then two more minutes
 # (AWS's timing here too: a workflow that only works when retries come sooner fails on AWS).
 ASYNC_RETRY_DELAYS = (60.0, 120.0)
+# How often a running invocation's memory is read. A peak shorter than this can pass unseen; a
+# handler that holds memory past its MemorySize is killed within about this long.
+MEMORY_POLL_SECONDS = 0.01
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
+DESCRIPTORS = 1024  # Lambda's file descriptors per execution environment
+
+
+class Ending(enum.Enum):
+    """How an invocation ended when its worker did not answer."""
+
+    TIMED_OUT = "timed out"
+    OUT_OF_MEMORY = "out of memory"
+    EXITED = "exited"
 
 
 @dataclass
@@ -148,12 +177,14 @@ class ForkServer:
         )  # a function that packages its own copy of a library imports that copy
         return not self.broken and not shadowed and same_answers(self.compared, self.env, env)
 
-    def start(self, code_dir: Path, env: dict[str, str]) -> tuple[ForkedProcess, io.TextIOWrapper]:
+    def start(
+        self, code_dir: Path, env: dict[str, str], limits: dict[str, Any]
+    ) -> tuple[ForkedProcess, io.TextIOWrapper]:
         stdin_read, stdin_write = os.pipe()
         read_end, write_end = os.pipe()
         try:
             with self.lock:
-                send(self.connection, {"cwd": str(code_dir), "env": env}, (stdin_read, write_end))
+                send(self.connection, {"cwd": str(code_dir), "env": env, "limits": limits}, (stdin_read, write_end))
                 answer, fds = receive(self.connection, max_fds=1)
         except OSError:
             self.broken = True
@@ -180,16 +211,25 @@ class ForkServer:
 
 
 class Worker:
-    def __init__(self, code_dir: Path, env: dict[str, str], fork_server: ForkServer | None = None) -> None:
+    """One execution environment: LIMITS are what lambda_worker.take_limits applies ({} for none)."""
+
+    def __init__(
+        self,
+        code_dir: Path,
+        env: dict[str, str],
+        fork_server: ForkServer | None = None,
+        limits: dict[str, Any] | None = None,
+    ) -> None:
+        limits = limits or {}
         if fork_server is not None and fork_server.fits(code_dir, env):
             try:
-                self.process, self.responses = fork_server.start(code_dir, env)
+                self.process, self.responses = fork_server.start(code_dir, env, limits)
                 return
             except (OSError, RuntimeError):  # the server is gone: this worker starts cold
                 LOG.exception("a Lambda worker could not be forked")
         read_end, write_end = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER), str(write_end)],
+            [sys.executable, "-I", str(WORKER), str(write_end), json.dumps(limits)],
             cwd=code_dir,
             env=env,
             stdin=subprocess.PIPE,
@@ -202,46 +242,78 @@ class Worker:
         os.close(write_end)
         self.responses = os.fdopen(read_end)
 
-    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """The worker's response, or None when it did not answer in time (it is then killed)."""
+    def call(self, request: dict[str, Any], timeout: float, memory_limit: int | None = None) -> dict[str, Any] | Ending:
+        """The worker's response; else how the invocation ended: the worker did not answer in time,
+        or held more than MEMORY_LIMIT bytes (it is then killed), or ended by itself."""
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
-        ready, _, _ = select.select([self.responses], [], [], timeout)
-        line = self.responses.readline() if ready else ""
-        if not line:
-            self.stop()
-            return None
-        return json.loads(line)
+        deadline = time.monotonic() + timeout
+        ending = Ending.TIMED_OUT
+        while (left := deadline - time.monotonic()) > 0:
+            wait = left if memory_limit is None else min(left, MEMORY_POLL_SECONDS)
+            if select.select([self.responses], [], [], wait)[0]:
+                line = self.responses.readline()
+                if line:
+                    return json.loads(line)
+                ending = Ending.EXITED
+                break
+            if memory_limit is not None and resident_bytes(self.process.pid) > memory_limit:
+                ending = Ending.OUT_OF_MEMORY
+                break
+        self.stop()
+        return ending
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
     def stop(self) -> None:
         if self.alive():
+            # Its process group too: what the handler started ends with its execution environment.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.kill()
         self.process.wait()
         self.responses.close()
+
+
+def resident_bytes(pid: int) -> int:
+    """The memory the process PID and the processes it started (through its main thread) hold
+    resident; 0 for a process that has ended."""
+    total = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            total = int(statm.read().split()[1]) * PAGE_BYTES
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
+            total += sum(resident_bytes(int(child)) for child in children.read().split())
+    return total
 
 
 class FunctionPool:
     """Warm workers of one function version: same code, same configuration."""
 
     def __init__(
-        self, code_dir: Path, env: dict[str, str], limit: int, fork_server: Callable[[], ForkServer | None]
+        self,
+        code_dir: Path,
+        env: dict[str, str],
+        limit: int,
+        fork_server: Callable[[], ForkServer | None],
+        limits: dict[str, Any] | None = None,
+        memory_limit: int | None = None,
     ) -> None:
         self.code_dir, self.env, self.fork_server = code_dir, env, fork_server
+        self.limits, self.memory_limit = limits or {}, memory_limit
         self.idle: list[Worker] = []
         self.slots = threading.BoundedSemaphore(limit)
         self.lock = threading.Lock()
 
-    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | Ending:
         with self.slots:
             with self.lock:
                 worker = self.idle.pop() if self.idle else None
             if worker is None or not worker.alive():
-                worker = Worker(self.code_dir, self.env, self.fork_server())
-            response = worker.call(request, timeout)
-            if response is not None and worker.alive():
+                worker = Worker(self.code_dir, self.env, self.fork_server(), self.limits)
+            response = worker.call(request, timeout, self.memory_limit)
+            if not isinstance(response, Ending) and worker.alive():
                 with self.lock:
                     self.idle.append(worker)
             return response
@@ -277,6 +349,10 @@ class LambdaRuntime:
         self.fork_server_lock = threading.Lock()
         self.forks: ForkServer | None = None
         self.forks_failed = not hasattr(os, "pidfd_open")  # Linux 5.3 and later: else every worker starts cold
+        # The execution environment's limits, each switched on by its patch (patches/awslambda.py).
+        self.private_tmp = False  # a /tmp of the function's EphemeralStorage
+        self.memory_limited = False  # killed past the function's MemorySize
+        self.descriptor_limit: int | None = None
 
     def stop(self) -> None:
         for retry in list(self.retries):
@@ -308,16 +384,20 @@ class LambdaRuntime:
         started = time.monotonic()
         request = {"event": event, "requestId": request_id, "timeoutSeconds": function.timeout}
         if self._inject_failure(function.function_name):
-            response = _crashed(request_id)
+            response = _exited(request_id, "Runtime exited with error: signal: killed")
         else:
             response = self._pool(function).invoke(request, timeout=function.timeout + 1)
-        if response is None:
+        if response is Ending.TIMED_OUT:
             message = f"{request_id} Task timed out after {function.timeout:.2f} seconds"
             response = {
                 "payload": json.dumps({"errorMessage": message, "errorType": "Sandbox.Timedout"}),
                 "errored": True,
                 "logs": f"START RequestId: {request_id}\n{message}\nEND RequestId: {request_id}\n",
             }
+        elif response is Ending.OUT_OF_MEMORY:
+            response = _out_of_memory(request_id, int(function.memory_size), time.monotonic() - started)
+        elif response is Ending.EXITED:
+            response = _exited(request_id, "Runtime exited without providing a reason")
         self._save_logs(function, response["logs"])
         self.journal.add(
             Invocation(
@@ -375,13 +455,20 @@ class LambdaRuntime:
 
     def _pool(self, function: Any) -> FunctionPool:
         env = self._environment(function)
-        key = (function.function_arn, function.code_sha_256, json.dumps(env, sort_keys=True))
+        memory_mb, tmp_mb = int(function.memory_size), int(function.ephemeral_storage)
+        key = (function.function_arn, function.code_sha_256, json.dumps(env, sort_keys=True), memory_mb, tmp_mb)
         with self.lock:
             pool = self.pools.get(key)
             if pool is None:
                 limit = function.reserved_concurrency or MAX_WORKERS_PER_FUNCTION
+                limits = {"tmpMb": tmp_mb if self.private_tmp else None, "descriptors": self.descriptor_limit}
                 pool = self.pools[key] = FunctionPool(
-                    self._code_dir(function), env, min(limit, MAX_WORKERS_PER_FUNCTION), self.fork_server
+                    self._code_dir(function),
+                    env,
+                    min(limit, MAX_WORKERS_PER_FUNCTION),
+                    self.fork_server,
+                    limits,
+                    memory_mb * MB if self.memory_limited else None,
                 )
             return pool
 
@@ -392,6 +479,9 @@ class LambdaRuntime:
             staging = self.code_root / f".{digest}.{uuid.uuid4().hex}"
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
                 archive.extractall(staging)
+            # Compiled once here: a worker with a /tmp of its own sees its code read-only, as on Lambda,
+            # and could not keep what it compiles.
+            compileall.compile_dir(staging, quiet=2)
             with contextlib.suppress(OSError):  # another thread unpacked the same code first
                 staging.rename(target)
         return target
@@ -439,14 +529,44 @@ class LambdaRuntime:
         function.save_logs(logs)
 
 
-def _crashed(request_id: str) -> dict[str, Any]:
+def _exited(request_id: str, reason: str) -> dict[str, Any]:
     """An invocation whose execution environment died before the handler answered, as Lambda reports it."""
-    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    message = f"RequestId: {request_id} Error: {reason}"
     return {
         "payload": json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}),
         "errored": True,
         "logs": f"START RequestId: {request_id}\n{message}\nEND RequestId: {request_id}\n",
     }
+
+
+def _out_of_memory(request_id: str, memory_mb: int, seconds: float) -> dict[str, Any]:
+    """An invocation whose execution environment was killed for passing its MemorySize, as Lambda
+    reports it (its memory use capped at MemorySize, as Lambda's REPORT line shows it)."""
+    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {seconds * 1000:.2f} ms\tMemory Size: {memory_mb} MB\t"
+        f"Max Memory Used: {memory_mb} MB\tStatus: error\tError Type: Runtime.OutOfMemory"
+    )
+    logs = f"START RequestId: {request_id}\n{message}\nRuntime.OutOfMemory\nEND RequestId: {request_id}\n{report}\n"
+    return {
+        "payload": json.dumps({"errorType": "Runtime.OutOfMemory", "errorMessage": message}),
+        "errored": True,
+        "logs": logs,
+    }
+
+
+@functools.cache
+def private_tmp_refusal() -> str:
+    """Why this machine lets no worker have a /tmp of its own (lambda_worker.private_tmp); '' when
+    it does. Tried once per process, from a folder where the emulator's state goes by default."""
+    try:
+        with tempfile.TemporaryDirectory(prefix="local-emulator-check-") as folder:
+            checked = subprocess.run(
+                [sys.executable, "-I", str(WORKER), "--check"], cwd=folder, capture_output=True, text=True, timeout=60
+            )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    return "" if checked.returncode == 0 else (checked.stderr.strip() or f"exit status {checked.returncode}")
 
 
 def _maximum_retry_attempts(function: Any) -> int:

@@ -26,6 +26,7 @@ MODULE_ORDER = (
     "tests/emulator/test_runtimes.py",  # 16
     "tests/unit/test_finish_run.py",  # 15
     "tests/emulator/test_lambda_fork_server.py",  # 12
+    "tests/emulator/test_lambda_limits.py",  # 11
     "tests/unit/test_check_parameters.py",  # 9
     "tests/emulator/test_emulator_lifecycle.py",  # 8.5
     "tests/unit/test_account_batch.py",  # 5
