@@ -75,9 +75,10 @@ def private_tmp(size_mb: int) -> None:
     user and group to themselves).
 
     The code folder (the working directory) is bound read-only over itself, as Lambda's /var/task
-    is; one under the host's /tmp (the emulator's state folder is there by default) is bound back
-    into the new /tmp at the same path, so that every path the worker holds (its folder, sys.path,
-    HOME) still leads where it led, and no handler that empties its /tmp can delete it."""
+    is. What of the host's /tmp the worker runs from (the emulator's state folder is there by
+    default; the interpreter, its libraries and the emulator are, in a project cloned there) is
+    bound back into the new /tmp at the same path, so that every path the worker holds (its folder,
+    sys.path, HOME) still leads where it led; a handler that empties its /tmp cannot delete its code."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         uid, gid = os.geteuid(), os.getegid()
@@ -89,15 +90,28 @@ def private_tmp(size_mb: int) -> None:
     _checked(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     code = os.getcwd()
     kept = os.statvfs(".").f_flag & KEPT_FLAGS
+    host_tmp = os.open(TMP, os.O_PATH | os.O_DIRECTORY)
     options = f"size={size_mb}m,mode=1777".encode()
     _checked(libc.mount(b"tmpfs", TMP.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount tmpfs /tmp")
+    for name in sorted(host_tmp_entries_in_use(code)):
+        os.makedirs(f"{TMP}/{name}", exist_ok=True)
+        source = f"/proc/self/fd/{host_tmp}/{name}".encode()
+        _checked(libc.mount(source, f"{TMP}/{name}".encode(), None, MS_BIND | MS_REC, None), f"mount --bind {name}")
+    os.close(host_tmp)
     if code.startswith(f"{TMP}/"):
-        os.makedirs(code)
+        os.makedirs(code, exist_ok=True)
     _checked(libc.mount(b".", code.encode(), None, MS_BIND | MS_REC, None), f"mount --bind {code}")
     remount = MS_REMOUNT | MS_BIND | MS_RDONLY | kept
     _checked(libc.mount(None, code.encode(), None, remount, None), f"mount -o remount,bind,ro {code}")
     os.chdir(code)
     tempfile.tempdir = None  # gettempdir() finds /tmp again (a forked worker's may have been cached)
+
+
+def host_tmp_entries_in_use(code: str) -> set[str]:
+    """The entries of the host's /tmp that hold what this process runs from: its interpreter, its
+    libraries, the emulator itself (a project cloned under /tmp), its code folder and HOME."""
+    paths = [code, sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path, os.environ.get("HOME", "")]
+    return {path[len(TMP) + 1 :].split("/", 1)[0] for path in paths if path.startswith(f"{TMP}/")}
 
 
 def take_limits(limits: dict[str, Any]) -> None:

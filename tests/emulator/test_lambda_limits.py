@@ -242,3 +242,30 @@ def test_where_no_worker_can_have_a_tmp_of_its_own_the_emulator_says_so_and_goes
 
     assert not runtime.private_tmp
     assert refusal in caplog.text and "EphemeralStorage is NOT enforced" in caplog.text
+
+
+def test_what_a_worker_runs_from_under_the_hosts_tmp_stays_reachable():
+    """A project cloned under /tmp runs its workers from there (interpreter, libraries, the
+    emulator): a worker's private /tmp must still lead to them, or a module not yet imported cannot
+    be (a fresh clone under /tmp failed its demo with "No module named 'ijson'")."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="worker-libraries-", dir="/tmp"))  # the host's /tmp, on purpose
+    try:
+        (root / "lib").mkdir()
+        (root / "lib" / "late_import.py").write_text("ANSWER = 42\n")
+        (root / "code").mkdir()
+        program = (
+            "import sys; from local_emulator.lambda_worker import private_tmp\n"
+            f"sys.path.append({str(root / 'lib')!r}); private_tmp(1)\n"
+            "import late_import, os; print(late_import.ANSWER, sorted(os.listdir('/tmp')) != [])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", program], cwd=root / "code", capture_output=True, text=True, timeout=60
+        )
+    finally:
+        shutil.rmtree(root)
+    assert (done.returncode, done.stdout.strip()) == (0, "42 True"), done.stderr[-2000:]
