@@ -19,6 +19,7 @@ from local_emulator import patches, service_events
 from local_emulator.aws_cli_server import WarmAwsCli
 from local_emulator.batch_runtime import BatchRuntime
 from local_emulator.lambda_runtime import LambdaRuntime
+from local_emulator.patches import iam_enforcement
 from local_emulator.patches.stepfunctions import DEFAULT_TASK_TOKEN_LENGTH, MAX_TASK_TOKEN_LENGTH
 
 DEFAULT_PORT = 4599
@@ -67,11 +68,15 @@ class Emulator:
         port: int = DEFAULT_PORT,
         state_dir: Path | None = None,
         task_token_length: int = DEFAULT_TASK_TOKEN_LENGTH,
+        enforce_iam: bool | None = None,
     ) -> None:
         if not 1 <= task_token_length <= MAX_TASK_TOKEN_LENGTH:
             raise RuntimeError(f"the task token length must be between 1 and {MAX_TASK_TOKEN_LENGTH} (the API's bound)")
         self.port = port
         self.task_token_length = task_token_length
+        # Requests are authorized as AWS does (patches/iam_enforcement.py) when asked, or when the
+        # environment says so (LOCAL_EMULATOR_ENFORCE_IAM=1); off by default.
+        self.enforce_iam = iam_enforcement.requested(enforce_iam)
         self.endpoint_url = f"http://127.0.0.1:{port}"
         self._state = None if state_dir else tempfile.TemporaryDirectory(prefix="local-emulator-")
         self.state_dir = Path(state_dir or self._state.name)

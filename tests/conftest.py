@@ -20,6 +20,7 @@ MODULE_ORDER = (
     "tests/emulator/test_command_line.py",  # 83
     "tests/emulator/test_patches.py",  # 82, CPU
     "tests/emulator/test_large_requests.py",  # 65, CPU
+    "tests/emulator/test_iam_enforcement.py",  # 30
     "tests/unit/test_prepare_run.py",  # 23
     "tests/emulator/test_warm_aws_cli.py",  # 22
     "tests/unit/test_submit_batch.py",  # 19

@@ -5,6 +5,7 @@ their patches as they are imported, in this order; a later patch wraps what an e
 from local_emulator.patches import botocore_data  # first: moto reads botocore's data as it imports its services
 from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, moto_server, stepfunctions
 from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
+from local_emulator.patches import iam_enforcement  # last: it authorizes the requests the others serve
 
 # isort: on
 from local_emulator.patches.registry import PATCHES, Patch, applied, install, uninstall
@@ -21,6 +22,7 @@ __all__ = [
     "dynamodb",
     "events",
     "iam",
+    "iam_enforcement",
     "install",
     "moto_server",
     "stepfunctions",
