@@ -50,9 +50,17 @@ def settings(request: Request, total: int) -> dict[str, Any]:
     }
 
 
-def job_settings() -> dict[str, int]:
-    """What every batch of the run needs, from the stack's parameters (as numbers)."""
+def job_settings(patterns: str) -> dict[str, int]:
+    """What every batch of the run needs, from the stack's parameters (as numbers). A run that asks
+    for the full path on a stack deployed for the lean one runs fewer batches at once: each runs an
+    array of ARRAY_JOB_SIZE jobs, and the deploy checked MapMaxConcurrency for one job a batch (jobs
+    past MaxVcpus / JobVcpu would wait in the queue past their heartbeat)."""
     nested_wait = int(os.environ["NESTED_WAIT_SECONDS"])
+    array_size = int(os.environ["ARRAY_JOB_SIZE"])
+    concurrency = int(os.environ["MAP_MAX_CONCURRENCY"])
+    if patterns == "full" and array_size >= 2:
+        jobs_at_once = int(float(os.environ["MAX_VCPUS"]) / float(os.environ["JOB_VCPU"]))
+        concurrency = max(1, min(concurrency, jobs_at_once // array_size))
     return {
         "sleepSeconds": int(os.environ["JOB_SLEEP_SECONDS"]),
         "arrayJobSize": int(os.environ["ARRAY_JOB_SIZE"]),
@@ -61,7 +69,7 @@ def job_settings() -> dict[str, int]:
         "nestedTimeoutSeconds": nested_wait + 780,
         "jobCallbackTimeoutSeconds": int(os.environ["JOB_CALLBACK_TIMEOUT_SECONDS"]),
         "jobHeartbeatSeconds": int(os.environ["JOB_HEARTBEAT_SECONDS"]),
-        "maxConcurrency": int(os.environ["MAP_MAX_CONCURRENCY"]),
+        "maxConcurrency": concurrency,
     }
 
 
@@ -93,7 +101,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         upload.abort()
         raise
     size = upload.complete()
-    run = {"runId": run_id, "total": total, **settings(request, total), "settings": job_settings()}
+    chosen = settings(request, total)
+    run = {"runId": run_id, "total": total, **chosen, "settings": job_settings(chosen["patterns"])}
     record_run(run, request)
     logger.info("run prepared", extra={**run, "entries_bytes": size})
     return {

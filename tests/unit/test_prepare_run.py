@@ -362,6 +362,30 @@ def test_the_stacks_settings_are_the_runs_unless_the_request_says(prepare, lambd
     )
 
 
+@pytest.mark.parametrize(
+    ("stack", "request_patterns", "expected"),
+    [
+        # MaxVcpus 16 / JobVcpu 0.25 = 64 jobs at once: with the full path's arrays of 2, 32 batches
+        ({"MAP_MAX_CONCURRENCY": "64", "MAX_VCPUS": "16", "JOB_VCPU": "0.25", "ARRAY_JOB_SIZE": "2"}, "full", 32),
+        ({"MAP_MAX_CONCURRENCY": "64", "MAX_VCPUS": "16", "JOB_VCPU": "0.25", "ARRAY_JOB_SIZE": "2"}, "lean", 64),
+        ({"MAP_MAX_CONCURRENCY": "10", "MAX_VCPUS": "16", "JOB_VCPU": "0.25", "ARRAY_JOB_SIZE": "2"}, "full", 10),
+        ({"MAP_MAX_CONCURRENCY": "64", "MAX_VCPUS": "16", "JOB_VCPU": "0.25", "ARRAY_JOB_SIZE": "0"}, "full", 64),
+        ({"MAP_MAX_CONCURRENCY": "64", "MAX_VCPUS": "2", "JOB_VCPU": "1", "ARRAY_JOB_SIZE": "5"}, "full", 1),
+    ],
+)
+def test_a_full_path_request_runs_no_more_jobs_at_once_than_the_compute_environment_holds(
+    prepare, lambda_context, monkeypatch, stack, request_patterns, expected
+):
+    """The deploy checks MapMaxConcurrency against the stack's own path; a request may choose the
+    other, whose batches each run an array of ArrayJobSize jobs."""
+    for name, value in stack.items():
+        monkeypatch.setenv(name, value)
+
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, patterns=request_patterns))
+
+    assert result["settings"]["maxConcurrency"] == expected
+
+
 # ------------------------------------------------------------------ entries in an S3 object
 
 
