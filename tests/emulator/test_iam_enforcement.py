@@ -17,16 +17,9 @@ from botocore.exceptions import ClientError
 from local_emulator.patches import iam_enforcement
 from local_emulator.patches.iam_enforcement import Check, Context, Policy, Principal, RequestRefusedError, requested
 from local_emulator.server import Emulator, free_port
+from tests.emulator.probes_iam import ACCOUNT, REGION, TRUST_THE_ACCOUNT
 from tests.emulator.stacks import CALLBACK_ONLY, Deployed, deployed
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-TRUST_THE_ACCOUNT = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
-    ],
-}
 STACK_TAG = "sfn-batch-orchestrator:stack"
 
 
