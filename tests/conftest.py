@@ -20,7 +20,6 @@ MODULE_ORDER = (
     "tests/emulator/test_command_line.py",  # 83
     "tests/emulator/test_patches.py",  # 82, CPU
     "tests/emulator/test_large_requests.py",  # 65, CPU
-    "tests/emulator/test_iam_enforcement.py",  # 30
     "tests/unit/test_prepare_run.py",  # 23
     "tests/emulator/test_warm_aws_cli.py",  # 22
     "tests/unit/test_submit_batch.py",  # 19
@@ -28,6 +27,7 @@ MODULE_ORDER = (
     "tests/unit/test_finish_run.py",  # 15
     "tests/emulator/test_lambda_fork_server.py",  # 12
     "tests/emulator/test_lambda_limits.py",  # 11
+    "tests/emulator/test_iam_enforcement.py",  # 10
     "tests/unit/test_check_parameters.py",  # 9
     "tests/emulator/test_emulator_lifecycle.py",  # 8.5
     "tests/unit/test_account_batch.py",  # 5
