@@ -1,6 +1,14 @@
-"""AWS Batch: jobs run as host processes instead of Docker containers, and moto's job records as AWS keeps them."""
+"""AWS Batch: jobs run as host processes instead of Docker containers, moto's job records as AWS keeps
+them, and Batch's request rates enforced as AWS enforces them."""
 
+import functools
 import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +17,15 @@ from local_emulator.patches.registry import Patcher, patch
 LOG = logging.getLogger(__name__)
 MOTO = "5.2.5"
 JOB_DETAIL = "https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html"
+QUOTAS = "https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html"
+THROTTLING = "https://repost.aws/knowledge-center/aws-batch-requests-error"
+# AWS gives Batch's request rates one figure, 50 requests a second for each account and Region, fixed:
+# SubmitJob's quota (QUOTAS), and that of "AWS Batch API calls, including the SubmitJob operations"
+# (THROTTLING, which says the quotas apply to every API, DescribeJobs and SubmitJob named). It documents
+# no burst: each API's bucket holds one second of requests and refills at that rate.
+REQUESTS_PER_SECOND = 50.0
+THROTTLED = "TooManyRequestsException"
+THROTTLED_MESSAGE = "Too Many Requests"
 
 
 @patch(
@@ -108,3 +125,137 @@ def array_job_fails_when_a_child_failed(patcher: Patcher, emulator: Any) -> None
         return result
 
     patcher.replace(Job, "describe", described)
+
+
+class TokenBucket:
+    """CAPACITY tokens, refilled at RATE a second; a request takes one or is refused."""
+
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity, self.rate, self.clock = capacity, rate, clock
+        self.tokens, self.updated = capacity, clock()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+class ApiRates:
+    """Batch's request rates: a bucket for each account, Region and API, and how many requests of each API
+    were refused (`throttled`)."""
+
+    def __init__(self, capacity: float = REQUESTS_PER_SECOND, rate: float = REQUESTS_PER_SECOND) -> None:
+        self.capacity, self.rate = capacity, rate
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self.throttled: Counter[str] = Counter()
+        self.refusing: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def admit(self, account: str, region: str, api: str) -> bool:
+        with self.lock:
+            bucket = self.buckets.get((account, region, api))
+            if bucket is None:
+                bucket = self.buckets[(account, region, api)] = TokenBucket(self.capacity, self.rate)
+            refused = self.refusing[api] > 0
+        if not refused and bucket.take():
+            return True
+        with self.lock:
+            self.throttled[api] += 1
+        return False
+
+
+RATES: ApiRates | None = None  # the installed patch's, while it is installed
+
+
+@contextmanager
+def requests_refused(api: str) -> Iterator[ApiRates | None]:
+    """Every request of API (`DescribeJobs`, say) throttled until the block ends, whatever the buckets
+    hold: for tests in the emulator's process (where the patch is not installed, nothing changes)."""
+    rates = RATES
+    if rates is None:
+        yield None
+        return
+    with rates.lock:
+        rates.refusing[api] += 1
+    try:
+        yield rates
+    finally:
+        with rates.lock:
+            rates.refusing[api] -= 1
+
+
+@functools.cache
+def _operation_names() -> dict[tuple[str, str], str]:
+    """Batch's operations by HTTP method and the path's segment after /v1/ (botocore's model)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    names = {}
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        names[(http["method"], http["requestUri"].split("/")[2].split("?")[0])] = name
+    return names
+
+
+@patch(
+    service="batch",
+    defect="no request is ever throttled: any number of SubmitJob, TerminateJob, ListJobs and DescribeJobs "
+    "calls a second succeed, and Step Functions' batch:submitJob.sync integration fails its task on the first "
+    "refused DescribeJobs of its polling (its client makes one attempt)",
+    aws="Batch throttles each API per account and Region at 50 requests a second (a fixed quota; no burst "
+    "documented), answering past it HTTP 429 TooManyRequestsException 'Too Many Requests', which the SDKs "
+    "retry with backoff; a refused SubmitJob of the integration fails its task with Batch.TooManyRequestsException "
+    "(a Retry of the state machine's catches it), while its polling of the job is Step Functions' own and "
+    "goes on",
+    reference=f"{QUOTAS}; {THROTTLING}",
+    seen_in=MOTO,
+)
+def batch_requests_are_throttled(patcher: Patcher, emulator: Any) -> None:
+    from botocore.exceptions import ClientError
+    from moto.batch.responses import BatchResponse
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
+        StateTaskServiceBatch,
+    )
+
+    rates = ApiRates()
+    patcher.replace(sys.modules[__name__], "RATES", rates)
+
+    def call_action(self: BatchResponse) -> Any:
+        segment = self._get_action()
+        api = _operation_names().get((self.method, segment), segment)
+        if rates.admit(self.current_account, self.region, api):
+            # Resolved now, not at install: the IAM patches wrap BaseResponse.call_action after this one.
+            return super(BatchResponse, self).call_action()
+        refusal = AWSError(THROTTLED_MESSAGE, THROTTLED, 429)
+        headers = {**dict(refusal.get_headers()), "status": refusal.code}
+        status, headers, body = self._transform_response(self.response_headers, (refusal.description, headers))
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
+
+    patcher.replace(BatchResponse, "call_action", call_action)
+
+    build = StateTaskServiceBatch._build_sync_resolver
+
+    def build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        resolve = build(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        if resolve is None:
+            return None
+
+        def resolver() -> Any:
+            try:
+                return resolve()
+            except ClientError as error:
+                if error.response["Error"]["Code"] != THROTTLED:
+                    raise
+                return None  # not known yet: the engine polls again after its delay
+
+        return resolver
+
+    patcher.replace(StateTaskServiceBatch, "_build_sync_resolver", build_sync_resolver)
