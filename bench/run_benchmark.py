@@ -2,50 +2,70 @@
 
     .venv/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
 
-Each RUN is ENTRIES:BATCH_SIZE. One emulator and one stack (lean path, trivial work: job sleep 0)
-serve every run. A run's entries are uploaded as JSON Lines and named by the request's `source`,
-as a user would start a large run. It prints one JSON document per run: wall time, entries per
-second, containers started, the parent's history events (constant in the number of entries),
-state transitions per entry over every execution of the run, Lambda requests and GB-seconds,
-container seconds and DynamoDB writes as measured, the run's cost on AWS at list prices from
-those counts, and the floor measured in the same process: one bare job process per batch (the job
-definition's command, the same entries, real task tokens) at the same concurrency. The ratio to
-the floor is what orchestration costs.
+Each RUN is ENTRIES:BATCH_SIZE. Every measurement runs in a process of its own, with a fresh emulator
+and a freshly deployed stack (lean path, trivial work: job sleep 0), so that nothing an earlier
+measurement left (executions, jobs, items, objects, warm workers) weighs on a later one; the deploy
+and the set-up are not timed. Two things are measured at each job concurrency N of --concurrency
+(more than the batches count as one per batch), --repeats times each, in turns:
+
+- the floor: one bare job process per batch, N at once: the job definition's command with the same
+  entries and real task tokens, and the environment, working folder and priority Batch gives a job,
+  so that it makes the same AWS CLI calls at the same cost;
+- the run: the request as a user starts it (entries uploaded as JSON Lines, named by `source`) on a
+  stack with MapMaxConcurrency N and MaxVcpus room for N jobs; its time is the parent execution's,
+  from its start to its end as Step Functions records them.
+
+Each side is taken at the N whose median is lowest: what the product does at its best setting,
+against the fastest the same jobs run without it. The ratio is the median run over the median floor;
+the ratio at the run's own N is given too. A ratio below 0.95 is not a result: the orchestrated run
+cannot beat the same jobs without orchestration by more than noise, so the RUN is reported INVALID,
+with why, instead of a ratio.
+
+It prints one JSON document per RUN (both sides' seconds at every repeat, minimum and median, their
+N and what each N tried gave, the ratios, and the counts of the median run at its N: state
+transitions, Lambda requests and GB-seconds, containers and container seconds, DynamoDB writes, with
+the run's cost on AWS at list prices from those counts), then tables of every RUN, with the date,
+the commit and the machine. Progress goes to standard error.
 """
 
 import argparse
+import contextlib
 import json
 import math
-import shutil
+import os
+import platform
+import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import boto3
+from moto import __version__ as moto_version
+from moto.batch.models import Job, batch_backends
 
-from local_emulator.batch_runtime import substitute_parameters
+from local_emulator.batch_runtime import LOW_PRIORITY, substitute_parameters
 from local_emulator.deploy import deploy
 from local_emulator.runner import OrchestratorRun
-from local_emulator.server import Emulator, free_port
+from local_emulator.server import ACCOUNT_ID, REGION, Emulator, free_port
 from local_emulator.waiting_tasks import ReferencedTasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-CONCURRENCY = 40  # batches at once (MapMaxConcurrency), and bare processes at once for the floor
-PARAMETERS = {
-    "batchSleepDuration": "0",
-    "ArrayJobSize": "0",
-    "NestedWaitSeconds": "0",
-    "Patterns": "lean",
-    "MapMaxConcurrency": str(CONCURRENCY),
-    "MaxVcpus": str(CONCURRENCY // 4),  # 0.25 vCPU per job: exactly room for CONCURRENCY jobs
-}
+# Jobs at once, tried for the floor and for the run. On 2 cores the floor was slowest at 4 in every sweep
+# and fastest at 16 to 100; the run was fastest at 8 at 40 batches (docs/benchmark.md).
+CONCURRENCY = (8, 16, 40, 100)
+SMALL_RUN_ENTRIES = 10_000  # up to this many entries, a RUN is repeated 3 times by default; above, once
+VALID_RATIO = 0.95
+MEASURE_TIMEOUT_SECONDS = 4 * 3600
+JOB_VCPU, JOB_GB = 0.25, 0.5
 # us-east-1 list prices (see ../shared/NOTES-scale.md and the README's cost section)
 PRICE = {
     "transition": 0.025 / 1000,
@@ -57,8 +77,18 @@ PRICE = {
     "s3_put": 0.005 / 1000,
     "s3_get": 0.0004 / 1000,
 }
-JOB_VCPU, JOB_GB = 0.25, 0.5
 FARGATE_START_SECONDS = 60  # what a job pays on AWS before its script runs (45-90 s): not seen locally
+
+
+def parameters(concurrency: int) -> dict[str, str]:
+    return {
+        "batchSleepDuration": "0",
+        "ArrayJobSize": "0",
+        "NestedWaitSeconds": "0",
+        "Patterns": "lean",
+        "MapMaxConcurrency": str(concurrency),
+        "MaxVcpus": str(math.ceil(concurrency * JOB_VCPU)),  # room for CONCURRENCY jobs (the deploy checks it)
+    }
 
 
 class DynamoDBWrites:
@@ -86,10 +116,21 @@ class DynamoDBWrites:
         setattr(cls, name, counted)
 
 
+# -- one measurement, in a process of its own ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_stack(concurrency: int) -> Iterator[tuple[Any, Any, DynamoDBWrites]]:
+    writes = DynamoDBWrites()
+    with Emulator(port=free_port()) as emulator:
+        writes.install()  # after the emulator's own patches, so that its serialised writes are counted once
+        stack = deploy(emulator.endpoint_url, ROOT / "template.yaml", parameters(concurrency), stack_name="bench")
+        yield emulator, stack, writes
+
+
 def upload_entries(s3: Any, entries: int) -> dict[str, str]:
     bucket = "bench-requests"
-    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)
     body = "".join(json.dumps({"name": f"entry{i}"}) + "\n" for i in range(entries))
     key = f"requests/{entries}.jsonl"
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
@@ -104,60 +145,151 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     ]
 
 
-def orchestrate(
-    emulator: Emulator, stack: Any, writes: DynamoDBWrites, entries: int, batch_size: int
-) -> dict[str, Any]:
-    runner = OrchestratorRun(emulator.endpoint_url, stack)
-    source = upload_entries(runner.s3, entries)
-    invocations_before = len(emulator.lambdas.journal.invocations)
-    writes_before = writes.units
-    started = time.monotonic()
-    execution = runner.start({"input": {"source": source, "batchSize": batch_size}})
-    description = runner.wait(execution, timeout_seconds=7200, progress=False)
-    wall = time.monotonic() - started
-    result = runner.result(description, wall)
-    statuses = Counter(e.status for e in result.entries)
-    indexes = [e.index for e in result.entries]
-    if result.status != "SUCCEEDED" or indexes != list(range(entries)) or statuses != {"SUCCEEDED": entries}:
-        raise RuntimeError(f"run {result.status} {result.error}: {result.cause[:300]}; results {dict(statuses)}")
-
-    sfn = runner.sfn
-    executions = runner.executions_of(execution)
-    histories = [history(sfn, arn) for arn in executions]
-    transitions = sum(1 for events in histories for e in events if e["type"].endswith("StateEntered"))
-    invocations = emulator.lambdas.journal.invocations[invocations_before:]
-    memory = {
-        name: sfn_memory(emulator, name) for name in {i.function_name for i in invocations}
-    }  # GB of each function, as deployed
-    gb_seconds = sum(i.duration_seconds * memory[i.function_name] for i in invocations)
-    jobs = [j for j in runner.all_jobs() if j["jobName"].startswith(f"run-{result.run_id}-")]
-    container_seconds = sum((j["stoppedAt"] - j["startedAt"]) / 1000 for j in jobs if j.get("startedAt"))
-    prepare = [i.duration_seconds for i in invocations if "PrepareRun" in i.function_name]
-    finish = [i.duration_seconds for i in invocations if "FinishRun" in i.function_name]
-    counts = {
-        "state_transitions": transitions,
-        "lambda_requests": len(invocations),
-        "lambda_gb_seconds": round(gb_seconds, 1),
-        "containers": len(jobs),
-        "container_seconds": round(container_seconds, 1),
-        "dynamodb_writes": writes.units - writes_before,
-        "executions": len(executions),
-    }
-    return {
-        "wall_seconds": round(wall, 1),
-        "entries_accounted": len(result.entries),
-        "parent_history_events": len(histories[0]),
-        "prepare_seconds": round(sum(prepare), 1),
-        "finish_seconds": round(sum(finish), 1),
-        "transitions_per_entry": round(transitions / entries, 4),
-        **counts,
-        "aws_cost_usd": aws_cost(counts, entries, math.ceil(entries / batch_size)),
-    }
+def running_at_once(spans: list[tuple[float, float]], wall: float) -> dict[str, float]:
+    """How many of SPANS (start, end) ran at once: on average over WALL, and at most."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    now = peak = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return {"mean": round(sum(end - start for start, end in spans) / wall, 1), "peak": peak}
 
 
-def sfn_memory(emulator: Emulator, function_name: str) -> float:
-    client = boto3.client("lambda", endpoint_url=emulator.endpoint_url)
-    return client.get_function_configuration(FunctionName=function_name)["MemorySize"] / 1024
+def measure_run(entries: int, batch_size: int, concurrency: int) -> dict[str, Any]:
+    with fresh_stack(concurrency) as (emulator, stack, writes):
+        runner = OrchestratorRun(emulator.endpoint_url, stack, poll_seconds=0.5)
+        source = upload_entries(runner.s3, entries)
+        writes_before = writes.units
+        invocations_before = len(emulator.lambdas.journal.invocations)  # the deploy's custom resource
+        execution = runner.start({"input": {"source": source, "batchSize": batch_size}})
+        description = runner.wait(execution, timeout_seconds=MEASURE_TIMEOUT_SECONDS, progress=False)
+        # The execution's own start and end: the 0.5 s between two DescribeExecution calls is not counted.
+        wall = (description["stopDate"] - description["startDate"]).total_seconds()
+        writes_during = writes.units - writes_before
+        result = runner.result(description, wall)
+        statuses = Counter(e.status for e in result.entries)
+        indexes = [e.index for e in result.entries]
+        if result.status != "SUCCEEDED" or indexes != list(range(entries)) or statuses != {"SUCCEEDED": entries}:
+            raise RuntimeError(f"run {result.status} {result.error}: {result.cause[:300]}; results {dict(statuses)}")
+
+        sfn = runner.sfn
+        executions = runner.executions_of(execution)
+        histories = [history(sfn, arn) for arn in executions]
+        transitions = sum(1 for events in histories for e in events if e["type"].endswith("StateEntered"))
+        invocations = emulator.lambdas.journal.invocations[invocations_before:]
+        lam = boto3.client("lambda", endpoint_url=emulator.endpoint_url)
+        memory = {  # GB of each function, as deployed
+            name: lam.get_function_configuration(FunctionName=name)["MemorySize"] / 1024
+            for name in {i.function_name for i in invocations}
+        }
+        gb_seconds = sum(i.duration_seconds * memory[i.function_name] for i in invocations)
+        jobs = [j for j in runner.all_jobs() if j["jobName"].startswith(f"run-{result.run_id}-")]
+        spans = [(j["startedAt"] / 1000, j["stoppedAt"] / 1000) for j in jobs if j.get("startedAt")]
+        container_seconds = sum(end - start for start, end in spans)
+        prepare = [i.duration_seconds for i in invocations if "PrepareRun" in i.function_name]
+        finish = [i.duration_seconds for i in invocations if "FinishRun" in i.function_name]
+        counts = {
+            "state_transitions": transitions,
+            "lambda_requests": len(invocations),
+            "lambda_gb_seconds": round(gb_seconds, 1),
+            "containers": len(jobs),
+            "container_seconds": round(container_seconds, 1),
+            "dynamodb_writes": writes_during,
+            "executions": len(executions),
+        }
+        return {
+            "seconds": round(wall, 2),
+            "entries_accounted": len(result.entries),
+            "parent_history_events": len(histories[0]),
+            "prepare_seconds": round(sum(prepare), 1),
+            "finish_seconds": round(sum(finish), 1),
+            "transitions_per_entry": round(transitions / entries, 4),
+            "jobs_at_once": running_at_once(spans, wall),
+            **counts,
+            "aws_cost_usd": aws_cost(counts, entries, math.ceil(entries / batch_size)),
+        }
+
+
+def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, Any]:
+    """One bare job process per batch, CONCURRENCY at once: the same work without any orchestration."""
+    with fresh_stack(concurrency) as (emulator, stack, _writes), tempfile.TemporaryDirectory(prefix="floor-") as tmp:
+        endpoint = emulator.endpoint_url
+        sfn = boto3.client("stepfunctions", endpoint_url=endpoint)
+        sqs = boto3.client("sqs", endpoint_url=endpoint)
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        batch = batch_backends[ACCOUNT_ID][REGION]
+        definition = batch.get_job_definition(stack.outputs["JobDefinitionArn"])
+        container_env = {e["name"]: e["value"] for e in definition.container_properties["environment"]}
+        # Every token is made before the first process starts, with a bound as long as the whole floor.
+        tasks = ReferencedTasks(
+            dynamodb, container_env["TASK_TOKEN_TABLE"], sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000
+        )
+        spans = [(first, min(first + batch_size, entries) - 1) for first in range(0, entries, batch_size)]
+        waiting = [
+            tasks.start(
+                entries=[{"index": i, "name": f"entry{i}", "entry": {"name": f"entry{i}"}} for i in range(a, b + 1)]
+            )
+            for a, b in spans
+        ]
+        # Each batch's job is recorded as the submit function submits it, but never started: its process,
+        # with the command and the environment Batch would give it (batch_runtime's own), runs below.
+        # A floor whose processes lacked the jobs' LANG once took twice as long: the warm AWS CLI made a
+        # new driver for each of their calls.
+        processes = []
+        with mock.patch.object(Job, "start", lambda _job: None):
+            for index, (first, last) in enumerate(spans):
+                parameters = {
+                    "taskRef": waiting[index].ref,
+                    "resultsKey": f"floor/{first:09d}-{last:09d}.jsonl",
+                    "heartbeatIntervalSeconds": str(int(stack.parameters["JobHeartbeatSeconds"]) // 3),
+                }
+                _, job_id, _ = batch.submit_job(
+                    f"floor-b{first:09d}", definition.arn, stack.outputs["JobQueueArn"], {}, parameters=parameters
+                )
+                job = batch.get_job_by_id(job_id)
+                workdir = Path(tmp) / str(index)
+                (workdir / "tmp").mkdir(parents=True)
+                command = substitute_parameters(job._get_container_property("command", []), job.parameters)
+                processes.append(([*LOW_PRIORITY, *command], workdir, emulator.batch._environment(job, 1, workdir)))
+
+        def one(index: int) -> tuple[int, float, float]:
+            command, workdir, env = processes[index]
+            started = time.time()
+            with open(workdir / "output.log", "wb") as log:
+                code = subprocess.run(
+                    command,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    process_group=0,
+                    timeout=MEASURE_TIMEOUT_SECONDS,
+                ).returncode
+            return code, started, time.time()
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            ended = list(pool.map(one, range(len(spans))))
+        elapsed = time.monotonic() - started
+        failed = [i for i, (code, _, _) in enumerate(ended) if code]
+        if failed:
+            log = (Path(tmp) / str(failed[0]) / "output.log").read_text(errors="replace")[-1000:]
+            raise RuntimeError(f"{len(failed)} bare job processes failed; the first one's output:\n{log}")
+        outcomes = Counter(tasks.outcome(task)["status"] for task in waiting)
+        bucket = container_env["RUNS_BUCKET"]
+        results = sum(
+            len(s3.get_object(Bucket=bucket, Key=f"floor/{a:09d}-{b:09d}.jsonl")["Body"].read().splitlines())
+            for a, b in spans
+        )
+        if outcomes != {"SUCCEEDED": len(spans)} or results != entries:
+            raise RuntimeError(f"the floor's tasks ended {dict(outcomes)}, with {results} of {entries} results")
+        return {
+            "seconds": round(elapsed, 2),
+            "containers": len(spans),
+            "jobs_at_once": running_at_once([(a, b) for _, a, b in ended], elapsed),
+        }
 
 
 def aws_cost(counts: dict[str, Any], entries: int, batches: int) -> dict[str, float]:
@@ -182,65 +314,130 @@ def aws_cost(counts: dict[str, Any], entries: int, batches: int) -> dict[str, fl
     }
 
 
-def floor(emulator: Emulator, stack: Any, entries: int, batch_size: int) -> tuple[float, int]:
-    """One bare job process per batch (the job definition's command, the batch's entries, real
-    tokens), CONCURRENCY at once: the same work without any orchestration."""
-    sfn = boto3.client("stepfunctions", endpoint_url=emulator.endpoint_url)
-    sqs = boto3.client("sqs", endpoint_url=emulator.endpoint_url)
-    batch = boto3.client("batch", endpoint_url=emulator.endpoint_url)
-    dynamodb = boto3.client("dynamodb", endpoint_url=emulator.endpoint_url)
-    definition = batch.describe_job_definitions(jobDefinitions=[stack.outputs["JobDefinitionArn"]])["jobDefinitions"][0]
-    container = definition["containerProperties"]
-    token_table = next(e["value"] for e in container["environment"] if e["name"] == "TASK_TOKEN_TABLE")
-    # Every token is made before the first process starts, with a bound as long as the whole floor.
-    tasks = ReferencedTasks(dynamodb, token_table, sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000)
-    spans = [(first, min(first + batch_size, entries) - 1) for first in range(0, entries, batch_size)]
-    waiting = []
-    for first, last in spans:
-        task = tasks.start()
-        items = [{"index": i, "name": f"entry{i}", "entry": {"name": f"entry{i}"}} for i in range(first, last + 1)]
-        dynamodb.put_item(
-            TableName=token_table,
-            Item={
-                "ref": {"S": task.ref},
-                "taskToken": {"S": task.token},
-                "entries": {"S": json.dumps(items, separators=(",", ":"))},
-                "expiresAt": {"N": "4102444800"},
-            },
-        )
-        waiting.append(task)
-    env_base = {
-        "PATH": emulator.batch.path,  # the emulator's jobs' PATH (its warm AWS CLI): the same calls on both sides
-        "AWS_ENDPOINT_URL": emulator.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        **{e["name"]: e["value"] for e in container["environment"]},
+MEASURES = {"run": measure_run, "floor": measure_floor}
+
+
+# -- the benchmark: every measurement in a fresh process ----------------------------------------
+
+
+def measured(kind: str, entries: int, batch_size: int, concurrency: int) -> dict[str, Any]:
+    """One measurement, in a new process (a fresh emulator, nothing else in it)."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        out = Path(folder) / "measured.json"
+        command = [sys.executable, "-m", "bench.run_benchmark", "--measure", kind, str(entries), str(batch_size)]
+        command += [str(concurrency), str(out)]
+        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, timeout=MEASURE_TIMEOUT_SECONDS + 600)
+        if done.returncode or not out.exists():
+            raise RuntimeError(f"the {kind} measurement of {entries}:{batch_size} at {concurrency} failed")
+        return json.loads(out.read_text())
+
+
+def summary(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = [r["seconds"] for r in repeats]
+    return {
+        "repeats": len(seconds),
+        "seconds": seconds,
+        "min": min(seconds),
+        "median": round(statistics.median(seconds), 2),
     }
-    scratch = Path(tempfile.mkdtemp(prefix="bench-floor-"))
 
-    def one(index: int) -> int:
-        workdir = scratch / str(index)
-        workdir.mkdir()
-        first, last = spans[index]
-        parameters = {
-            **definition["parameters"],
-            "taskRef": waiting[index].ref,
-            "resultsKey": f"floor/{entries}/{first:09d}-{last:09d}.jsonl",
-            "heartbeatIntervalSeconds": "200",  # as the submit function sets it (JobHeartbeatSeconds / 3)
+
+def median_one(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The measurement whose seconds are the median (the faster middle one of an even number)."""
+    return sorted(measurements, key=lambda m: m["seconds"])[(len(measurements) - 1) // 2]
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def benchmark(entries: int, batch_size: int, repeats: int, concurrency: list[int]) -> dict[str, Any]:
+    batches = math.ceil(entries / batch_size)
+    # More jobs at once than there are batches run as one job per batch does.
+    tried = sorted({min(c, batches) for c in concurrency})
+    measurements: dict[str, dict[int, list[dict[str, Any]]]] = {kind: {c: [] for c in tried} for kind in MEASURES}
+    for repeat in range(repeats):
+        # In turns, so that a slower spell of the machine weighs on every side and concurrency alike.
+        for c in tried:
+            for kind, by_concurrency in measurements.items():
+                by_concurrency[c].append(measured(kind, entries, batch_size, c))
+                seconds = by_concurrency[c][-1]["seconds"]
+                progress(f"{entries}:{batch_size} {kind}, {c} at once, {repeat + 1}/{repeats}: {seconds} s")
+    sides = {}
+    for kind, by_concurrency in measurements.items():
+        sweep = {c: summary(m) for c, m in by_concurrency.items()}
+        best = min(sweep, key=lambda c: (sweep[c]["median"], sweep[c]["min"]))
+        sides[kind] = {
+            "concurrency": best,
+            **sweep[best],
+            "jobs_at_once": median_one(by_concurrency[best])["jobs_at_once"],
+            "tried": {str(c): {"min": s["min"], "median": s["median"]} for c, s in sweep.items()},
         }
-        command = substitute_parameters(container["command"], parameters)
-        env = {**env_base, "AWS_BATCH_JOB_ID": f"floor-{index}", "HOME": str(workdir), "TMPDIR": str(workdir)}
-        return subprocess.run(command, env=env, capture_output=True, timeout=1800).returncode
+    run, floor = sides["run"], sides["floor"]
+    ratio = run["median"] / floor["median"]
+    same = run["median"] / floor["tried"][str(run["concurrency"])]["median"]
+    notes = [
+        f"the {kind} was fastest at an end of the concurrencies tried ({side['concurrency']}): try beyond it"
+        for kind, side in sides.items()
+        if len(tried) > 1 and (side["concurrency"] == tried[0] > 1 or side["concurrency"] == tried[-1] < batches)
+    ]
+    if repeats < 3:
+        notes.append(f"{repeats} repeat(s): a median of fewer than 3 does not set one slow measurement aside")
+    report: dict[str, Any] = {
+        "entries": entries,
+        "batch_size": batch_size,
+        "run": run,
+        "floor": floor,
+        "ratio_basis": "median run at its fastest concurrency / median floor at its fastest concurrency",
+    }
+    if ratio < VALID_RATIO:
+        report["ratio_to_floor"] = "INVALID"
+        report["invalid_because"] = (
+            f"the median run ({run['median']} s) took {ratio:.2f} of the median floor ({floor['median']} s): "
+            f"the orchestrated run cannot beat the same bare jobs by more than noise ({1 - VALID_RATIO:.0%}), "
+            "so the floor was not measured as a floor (or the machine was not quiet)"
+        )
+    else:
+        report["ratio_to_floor"] = round(ratio, 2)
+    counts = median_one(measurements["run"][run["concurrency"]])
+    return {
+        **report,
+        # The same job concurrency on both sides: orchestration's cost at the run's MapMaxConcurrency.
+        "ratio_at_run_concurrency": round(same, 2)
+        if same >= VALID_RATIO
+        else f"not a floor: the bare jobs at {run['concurrency']} at once took longer than the run",
+        "notes": notes,
+        "entries_per_second": round(entries / run["median"], 1),
+        **{k: v for k, v in counts.items() if k not in ("seconds", "jobs_at_once")},
+    }
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        codes = list(pool.map(one, range(len(spans))))
-    elapsed = time.monotonic() - started
-    shutil.rmtree(scratch)
-    if any(codes):
-        raise RuntimeError(f"{sum(1 for c in codes if c)} bare job processes failed")
-    return elapsed, len(spans)
+
+def table(reports: list[dict[str, Any]]) -> str:
+    rows = [
+        "| Entries : batch | Run: median (min), at once | Floor: median (min), at once | Repeats | Ratio to floor"
+        " | Ratio at the run's concurrency | Entries/s | Containers | Transitions per entry"
+        " | Lambda requests / GB-s | DynamoDB writes | Cost on AWS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        run, floor = r["run"], r["floor"]
+        ratio = r["ratio_to_floor"] if r["ratio_to_floor"] != "INVALID" else "INVALID (see below)"
+        rows.append(
+            f"| {r['entries']:,} : {r['batch_size']:,} | {run['median']} s ({run['min']}), {run['concurrency']} "
+            f"| {floor['median']} s ({floor['min']}), {floor['concurrency']} | {run['repeats']} | {ratio} "
+            f"| {r['ratio_at_run_concurrency']} | {r['entries_per_second']} | {r['containers']} "
+            f"| {r['transitions_per_entry']} | {r['lambda_requests']} / {r['lambda_gb_seconds']} "
+            f"| {r['dynamodb_writes']:,} | ${r['aws_cost_usd']['total']} |"
+        )
+    rows.append("\nMedian seconds at each concurrency tried (jobs at once):\n")
+    rows.append("| Entries : batch | Run | Floor |")
+    rows.append("|---|---|---|")
+    for r in reports:
+        run, floor = (
+            ", ".join(f"{c}: {s['median']} s" for c, s in side["tried"].items()) for side in (r["run"], r["floor"])
+        )
+        rows.append(f"| {r['entries']:,} : {r['batch_size']:,} | {run} | {floor} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -248,27 +445,51 @@ def main() -> None:
     parser.add_argument(
         "--runs", nargs="+", default=["1000:100", "10000:100", "10000:250", "100000:1000"], metavar="N:BATCH"
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help=f"measurements of each side at each concurrency (default 3 up to {SMALL_RUN_ENTRIES:,} entries, 1 above)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        nargs="+",
+        type=int,
+        default=list(CONCURRENCY),
+        metavar="N",
+        help="jobs at once to try, for the floor (bare processes) and for the run (MapMaxConcurrency); each side "
+        "is taken at its fastest median (default %(default)s)",
+    )
+    parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)  # KIND ENTRIES BATCH CONCURRENCY OUT: measured()
     args = parser.parse_args()
-    runs = [tuple(int(x) for x in run.split(":")) for run in args.runs]
-    writes = DynamoDBWrites()
-    with Emulator(port=free_port()) as emulator:
-        writes.install()  # after the emulator's own patches, so that its serialised writes are counted once
-        stack = deploy(emulator.endpoint_url, ROOT / "template.yaml", PARAMETERS, stack_name="bench")
-        for entries, batch_size in runs:
-            measured = orchestrate(emulator, stack, writes, entries, batch_size)
-            floor_seconds, containers = floor(emulator, stack, entries, batch_size)
-            wall = measured["wall_seconds"]
-            report = {
-                "entries": entries,
-                "batch_size": batch_size,
-                "concurrency": CONCURRENCY,
-                **measured,
-                "entries_per_second": round(entries / wall, 1),
-                "floor_seconds": round(floor_seconds, 1),
-                "floor_containers": containers,
-                "ratio_to_floor": round(wall / floor_seconds, 2),
-            }
-            print(json.dumps(report), flush=True)
+    if args.measure:
+        kind, entries, batch_size, concurrency, out = args.measure
+        result = MEASURES[kind](int(entries), int(batch_size), int(concurrency))
+        Path(out).write_text(json.dumps(result))
+        return
+    reports = []
+    for run in args.runs:
+        entries, batch_size = (int(x) for x in run.split(":"))
+        repeats = args.repeats or (3 if entries <= SMALL_RUN_ENTRIES else 1)
+        report = benchmark(entries, batch_size, repeats, args.concurrency)
+        print(json.dumps(report), flush=True)
+        reports.append(report)
+    print(
+        f"\nMeasured {time.strftime('%Y-%m-%d')} at commit {git_commit()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, moto {moto_version}\n{table(reports)}"
+    )
+    for r in reports:
+        for text in [r.get("invalid_because", ""), *r["notes"]]:
+            if text:
+                print(f"{r['entries']:,} : {r['batch_size']:,}: {text}")
+
+
+def git_commit() -> str:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # git status would otherwise refresh the index: read only
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, env=env)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, env=env
+    )
+    return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 if __name__ == "__main__":
