@@ -80,6 +80,9 @@ PRICE = {
 FARGATE_START_SECONDS = 60  # what a job pays on AWS before its script runs (45-90 s): not seen locally
 
 
+REQUESTS_BUCKET = "bench-requests"
+
+
 def parameters(concurrency: int) -> dict[str, str]:
     return {
         "batchSleepDuration": "0",
@@ -88,6 +91,7 @@ def parameters(concurrency: int) -> dict[str, str]:
         "Patterns": "lean",
         "MapMaxConcurrency": str(concurrency),
         "MaxVcpus": str(math.ceil(concurrency * JOB_VCPU)),  # room for CONCURRENCY jobs (the deploy checks it)
+        "RequestBucket": REQUESTS_BUCKET,  # the Prepare function may read the request there (IAM is enforced)
     }
 
 
@@ -129,7 +133,7 @@ def fresh_stack(concurrency: int) -> Iterator[tuple[Any, Any, DynamoDBWrites]]:
 
 
 def upload_entries(s3: Any, entries: int) -> dict[str, str]:
-    bucket = "bench-requests"
+    bucket = REQUESTS_BUCKET
     s3.create_bucket(Bucket=bucket)
     body = "".join(json.dumps({"name": f"entry{i}"}) + "\n" for i in range(entries))
     key = f"requests/{entries}.jsonl"
@@ -223,7 +227,13 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
         container_env = {e["name"]: e["value"] for e in definition.container_properties["environment"]}
         # Every token is made before the first process starts, with a bound as long as the whole floor.
         tasks = ReferencedTasks(
-            dynamodb, container_env["TASK_TOKEN_TABLE"], sfn, sqs, timeout_seconds=7200, heartbeat_seconds=7000
+            dynamodb,
+            container_env["TASK_TOKEN_TABLE"],
+            sfn,
+            sqs,
+            timeout_seconds=7200,
+            heartbeat_seconds=7000,
+            iam=boto3.client("iam", endpoint_url=endpoint),
         )
         spans = [(first, min(first + batch_size, entries) - 1) for first in range(0, entries, batch_size)]
         waiting = [
@@ -241,7 +251,8 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
             for index, (first, last) in enumerate(spans):
                 parameters = {
                     "taskRef": waiting[index].ref,
-                    "resultsKey": f"floor/{first:09d}-{last:09d}.jsonl",
+                    # Where the job role may write a batch's results (runs/*/results/*).
+                    "resultsKey": f"runs/floor/results/{first:09d}-{last:09d}.jsonl",
                     "heartbeatIntervalSeconds": str(int(stack.parameters["JobHeartbeatSeconds"]) // 3),
                 }
                 _, job_id, _ = batch.submit_job(
@@ -280,7 +291,11 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
         outcomes = Counter(tasks.outcome(task)["status"] for task in waiting)
         bucket = container_env["RUNS_BUCKET"]
         results = sum(
-            len(s3.get_object(Bucket=bucket, Key=f"floor/{a:09d}-{b:09d}.jsonl")["Body"].read().splitlines())
+            len(
+                s3.get_object(Bucket=bucket, Key=f"runs/floor/results/{a:09d}-{b:09d}.jsonl")["Body"]
+                .read()
+                .splitlines()
+            )
             for a, b in spans
         )
         if outcomes != {"SUCCEEDED": len(spans)} or results != entries:

@@ -78,13 +78,21 @@ class Held:
             ],
         }
         self.iam.create_role(RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
+        # What the role's machines and jobs do, as IAM is enforced: start the fan-out's children, write the
+        # jobs' log streams.
+        allowed = {"Effect": "Allow", "Action": ["states:StartExecution", "logs:CreateLogStream", "logs:PutLogEvents"]}
+        self.iam.put_role_policy(
+            RoleName=ROLE.rsplit("/", 1)[1],
+            PolicyName="state-growth",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{**allowed, "Resource": "*"}]}),
+        )
         self.trivial = self._machine("trivial", PASS)
         fanout = self._machine("fanout", FANOUT)
         started = self.sfn.start_execution(stateMachineArn=fanout, input=json.dumps({"items": list(range(5))}))
         self.fanout_execution = started["executionArn"]
         self._wait_ended(self.fanout_execution)
         self.map_run = self.sfn.list_map_runs(executionArn=self.fanout_execution)["mapRuns"][0]["mapRunArn"]
-        self.waiting = WaitingTasks(self.sfn, self.sqs, timeout_seconds=3600, heartbeat_seconds=3000)
+        self.waiting = WaitingTasks(self.sfn, self.sqs, timeout_seconds=3600, heartbeat_seconds=3000, iam=self.iam)
         self.task = self.waiting.start()
 
         vpc = self.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]

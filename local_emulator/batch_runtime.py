@@ -3,9 +3,12 @@
 moto keeps the queues, definitions and job records; this module replaces the part of moto that
 would run a Docker container (`Job.run`). A job waits RUNNABLE for room in its compute
 environment (max vCPUs / job vCPUs; none while it is DISABLED), then runs STARTING → RUNNING → SUCCEEDED/FAILED by exit
-code, with the `AWS_BATCH_*` variables, the container environment, a private TMPDIR, and the
-AWS CLI pointed at the emulator. `attemptDurationSeconds` and TerminateJob stop the process
-group (SIGTERM, then SIGKILL after the grace period), and the retry strategy is applied.
+code, with the `AWS_BATCH_*` variables, the container environment, a private TMPDIR, the AWS CLI
+pointed at the emulator, and the credentials of the job definition's `jobRoleArn` from an endpoint
+as ECS serves them (container_credentials.py; a job without a role gets none, as on Fargate); its
+output goes to its log stream as its `executionRoleArn` may write it. `attemptDurationSeconds` and
+TerminateJob stop the process group (SIGTERM, then SIGKILL after the grace period), and the retry
+strategy is applied.
 """
 
 import contextlib
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.utils import unix_time_millis
+
+from local_emulator.container_credentials import ContainerCredentials
 
 LOG = logging.getLogger(__name__)
 KILL_GRACE_SECONDS = 30  # Batch sends SIGKILL 30 s after SIGTERM
@@ -53,6 +58,7 @@ class BatchRuntime:
         self.stopping = False
         self.running: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its process
         self.path_first = ""  # a folder whose programs come first on a job's PATH (the warm AWS CLI)
+        self.credentials = ContainerCredentials(region)
 
     @property
     def path(self) -> str:
@@ -63,9 +69,16 @@ class BatchRuntime:
         self.stopping = True
         for process in list(self.running.values()):
             signal_group(process, signal.SIGKILL)
+        self.credentials.stop()
 
     # -- one job ---------------------------------------------------------------------------
     def run(self, job: Any) -> None:
+        try:
+            self._run(job)
+        finally:
+            _parent_follows(job)
+
+    def _run(self, job: Any) -> None:
         job.status = "PENDING"
         if job.depends_on and not job._wait_for_dependencies():
             self.on_change(job)
@@ -74,7 +87,7 @@ class BatchRuntime:
         capacity = self._capacity(job)
         # As on AWS, a job stays RUNNABLE while its compute environment is DISABLED or full.
         while not (_enabled(job) and capacity.acquire(timeout=POLL_SECONDS)):
-            if job.stop or self.stopping:
+            if _terminated(job) or self.stopping:
                 job._mark_stopped(success=False)
                 self.on_change(job)
                 return
@@ -103,10 +116,14 @@ class BatchRuntime:
             job.log_stream_name = self._log_stream(job, attempt)
             self._change(job, "STARTING")
             job._start_attempt()
-            self._change(job, "RUNNING")
-            exit_code, reason = self._run_process(job, attempt)
+            refusal = self._log_stream_refusal(job, attempt)
+            if refusal is None:
+                self._change(job, "RUNNING")
+                exit_code, reason = self._run_process(job, attempt)
+                job.latest_attempt["container"]["exitCode"] = exit_code
+            else:  # the task never started: no container, no exit code
+                exit_code, reason = None, refusal
             job.exit_code = exit_code
-            job.latest_attempt["container"]["exitCode"] = exit_code
             job.latest_attempt["stoppedAt"] = int(unix_time_millis())
             if reason:
                 job.latest_attempt["statusReason"] = reason
@@ -118,16 +135,42 @@ class BatchRuntime:
                 break
         job._mark_stopped(success=False)
 
+    def _log_stream_refusal(self, job: Any, attempt: int) -> str | None:
+        """Why the task cannot start, as ECS words it, when its execution role may not create the attempt's
+        log stream (the awslogs driver does it with that role as the task starts); None when it may, or
+        when the job definition names no execution role."""
+        from local_emulator.patches import iam_enforcement
+
+        properties = job.job_definition.container_properties or {}
+        role = properties.get("executionRoleArn")
+        if not role or (properties.get("logConfiguration") or {}).get("logDriver", "awslogs") != "awslogs":
+            return None
+        try:
+            iam_enforcement.authorize_role(
+                role,
+                "logs:CreateLogStream",
+                _log_stream_arn(job),
+                session_name=_task_id(job, attempt),
+                region=self.region,
+            )
+        except iam_enforcement.RequestRefusedError as refusal:
+            return (
+                "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+                f"failed to create Cloudwatch log stream: AccessDeniedException: {refusal.message()}"
+            )
+        return None
+
     def _run_process(self, job: Any, attempt: int) -> tuple[int, str | None]:
         workdir = self.jobs_dir / job.job_id.replace(":", "-") / f"attempt-{attempt}"
         (workdir / "tmp").mkdir(parents=True, exist_ok=True)
         log_path = workdir / "output.log"
         command = substitute_parameters(job._get_container_property("command", []), job.parameters)
+        env = self._environment(job, attempt, workdir)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [*LOW_PRIORITY, *command],
                 cwd=workdir,
-                env=self._environment(job, attempt, workdir),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -138,7 +181,8 @@ class BatchRuntime:
             reason = self._supervise(job, process)
         finally:
             self.running.pop(job.job_id, None)
-        self._publish_logs(job, log_path.read_text(errors="replace"))
+            self.credentials.unregister(env)
+        self._publish_logs(job, attempt, log_path.read_text(errors="replace"))
         # A container killed by a signal exits with 128 + the signal's number.
         exit_code = process.returncode if process.returncode >= 0 else 128 - process.returncode
         if exit_code == 127 and not reason:
@@ -152,7 +196,7 @@ class BatchRuntime:
         reason, killed_at = None, None
         while process.poll() is None:
             if reason is None:
-                if job.stop or self.stopping:
+                if _terminated(job) or self.stopping:
                     reason = job.job_stopped_reason or "Terminated by the emulator"
                 elif deadline is not None and time.monotonic() > deadline:
                     reason = "Job attempt duration exceeded timeout"
@@ -187,9 +231,10 @@ class BatchRuntime:
         }
         env.update({e["name"]: e["value"] for e in job._get_container_property("environment", [])})
         env.update(batch_variables(job, attempt))
-        env.update(
-            {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-        )
+        env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        role = (job.job_definition.container_properties or {}).get("jobRoleArn")
+        if role:
+            env.update(self.credentials.register(role, _task_id(job, attempt)))
         return env
 
     @staticmethod
@@ -198,9 +243,26 @@ class BatchRuntime:
         prefix = options.get("awslogs-stream-prefix", "job")
         return f"{prefix}/default/{job.job_id.replace(':', '-')}-{attempt}"
 
-    @staticmethod
-    def _publish_logs(job: Any, output: str) -> None:
-        options = (job.job_definition.container_properties.get("logConfiguration") or {}).get("options") or {}
+    def _publish_logs(self, job: Any, attempt: int, output: str) -> None:
+        """The attempt's output, in its log stream, as the awslogs driver sends it: with the execution role
+        (what it may not send is lost, the job runs all the same)."""
+        from local_emulator.patches import iam_enforcement
+
+        properties = job.job_definition.container_properties or {}
+        role = properties.get("executionRoleArn")
+        if role:
+            try:
+                iam_enforcement.authorize_role(
+                    role,
+                    "logs:PutLogEvents",
+                    _log_stream_arn(job),
+                    session_name=_task_id(job, attempt),
+                    region=self.region,
+                )
+            except iam_enforcement.RequestRefusedError as refusal:
+                LOG.warning("the log of job %s was not written: %s", job.job_id, refusal.message())
+                return
+        options = (properties.get("logConfiguration") or {}).get("options") or {}
         group = options.get("awslogs-group", "/aws/batch/job")
         logs = job._log_backend
         logs.ensure_log_group(group)
@@ -208,6 +270,18 @@ class BatchRuntime:
         now = int(unix_time_millis())
         events = [{"timestamp": now, "message": line} for line in output.splitlines() or [""]]
         logs.put_log_events(group, job.log_stream_name, events)
+
+
+def _task_id(job: Any, attempt: int) -> str:
+    """What names an attempt's sessions (ECS names them after the task)."""
+    return f"{job.job_id.replace(':', '-')}-{attempt}"
+
+
+def _log_stream_arn(job: Any) -> str:
+    options = (job.job_definition.container_properties.get("logConfiguration") or {}).get("options") or {}
+    group = options.get("awslogs-group", "/aws/batch/job")
+    place = f"{job.backend.region_name}:{job.backend.account_id}"
+    return f"arn:aws:logs:{place}:log-group:{group}:log-stream:{job.log_stream_name}"
 
 
 def batch_variables(job: Any, attempt: int) -> dict[str, str]:
@@ -251,6 +325,28 @@ def _should_retry(retry: dict[str, Any], exit_code: int, reason: str | None) -> 
         if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
             return rule["action"].upper() == "RETRY"
     return True
+
+
+def _parent_of(job: Any) -> Any:
+    """The array job whose child JOB is (its id is the parent's, then `:index`); None for any other job."""
+    parent_id, _, index = job.job_id.rpartition(":")
+    return job.backend.get_job_by_id(parent_id) if parent_id and index.isdigit() else None
+
+
+def _terminated(job: Any) -> bool:
+    """Whether JOB was cancelled or terminated: itself, or its array job, which Batch ends with its children."""
+    if not job.stop:
+        parent = _parent_of(job)
+        if parent is not None and parent.stop:
+            job.terminate(parent.job_stopped_reason or "Terminated with its array job")
+    return job.stop
+
+
+def _parent_follows(job: Any) -> None:
+    """An array job's status as its children stop, for ListJobs too (moto derives it as it describes it)."""
+    parent = _parent_of(job)
+    if parent is not None:
+        parent.describe()
 
 
 def _compute_environment(job: Any) -> Any:

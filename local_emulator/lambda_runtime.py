@@ -45,6 +45,7 @@ from typing import Any
 
 from local_emulator.environment_reads import same_answers
 from local_emulator.lambda_fork_server import PRELOADED, receive, send
+from local_emulator.role_sessions import RoleSessions
 
 LOG = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("lambda_worker.py")
@@ -353,6 +354,11 @@ class LambdaRuntime:
         self.private_tmp = False  # a /tmp of the function's EphemeralStorage
         self.memory_limited = False  # killed past the function's MemorySize
         self.descriptor_limit: int | None = None
+        # Each function's credentials: a session of its execution role, named after the function, as
+        # Lambda gives them. Kept for hours, so that its workers' environment (its pool's key) stays
+        # the same (role_sessions.py).
+        self.role_sessions = RoleSessions(region)
+        self.unlogged: set[str] = set()  # the functions whose role may not write their logs
 
     def stop(self) -> None:
         for retry in list(self.retries):
@@ -487,7 +493,8 @@ class LambdaRuntime:
         return target
 
     def _environment(self, function: Any) -> dict[str, str]:
-        """The shared defaults, the function's own variables, then what Lambda sets (and keeps)."""
+        """The shared defaults, the function's own variables, then what Lambda sets (and keeps): its
+        role's credentials among them."""
         defaults, lambda_sets = self._shared_environment()
         env = {**defaults, **{k: str(v) for k, v in (function.environment_vars or {}).items()}}
         env.update(
@@ -499,13 +506,15 @@ class LambdaRuntime:
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
                 "LOCAL_EMULATOR_FUNCTION_ARN": function.function_arn,
                 **lambda_sets,
+                **self.role_sessions.of(function.role, function.function_name).environment(),
             }
         )
         return env
 
     def _shared_environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """What every function of this runtime gets: defaults its own variables may change, and
-        variables Lambda sets itself."""
+        variables Lambda sets itself (not the credentials, each function's own: the fork server, started
+        with these, compares none of them)."""
         defaults = {
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.code_root),
@@ -518,15 +527,38 @@ class LambdaRuntime:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
         }
         return defaults, lambda_sets
 
-    @staticmethod
-    def _save_logs(function: Any, logs: str) -> None:
-        function.logs_backend.ensure_log_group(function.logs_group_name)
-        function.save_logs(logs)
+    def _save_logs(self, function: Any, logs: str) -> None:
+        """The invocation's log, in a stream of /aws/lambda/<name>, written as Lambda writes it: with the
+        function's role (AWSLambdaBasicExecutionRole's permissions). A role that may not write there gets
+        nothing written, as on Lambda, where the function runs all the same."""
+        from moto.core.utils import utcnow
+
+        from local_emulator.patches import iam_enforcement
+
+        group, backend = function.logs_group_name, function.logs_backend
+        now = utcnow()
+        stream = f"{now.year}/{now.month:02d}/{now.day:02d}/[{function.version}]{uuid.uuid4().hex}"
+        group_arn = f"arn:aws:logs:{function.region}:{function.account_id}:log-group:{group}"
+        stream_arn = f"{group_arn}:log-stream:{stream}"
+        needed = [] if group in backend.groups else [("logs:CreateLogGroup", group_arn)]
+        needed += [("logs:CreateLogStream", stream_arn), ("logs:PutLogEvents", stream_arn)]
+        try:
+            for action, resource in needed:
+                iam_enforcement.authorize_role(
+                    function.role, action, resource, session_name=function.function_name, region=function.region
+                )
+        except iam_enforcement.RequestRefusedError as refusal:
+            if function.function_name not in self.unlogged:  # said once: Lambda itself says nothing
+                self.unlogged.add(function.function_name)
+                LOG.warning("the logs of %s are not written: %s", function.function_name, refusal.message())
+            return
+        backend.ensure_log_group(group)
+        backend.create_log_stream(group, stream)
+        events = [{"timestamp": int(time.time() * 1000), "message": line} for line in logs.splitlines()]
+        backend.put_log_events(group, stream, events)
 
 
 def _exited(request_id: str, reason: str) -> dict[str, Any]:

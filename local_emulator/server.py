@@ -74,8 +74,8 @@ class Emulator:
             raise RuntimeError(f"the task token length must be between 1 and {MAX_TASK_TOKEN_LENGTH} (the API's bound)")
         self.port = port
         self.task_token_length = task_token_length
-        # Requests are authorized as AWS does (patches/iam_enforcement.py) when asked, or when the
-        # environment says so (LOCAL_EMULATOR_ENFORCE_IAM=1); off by default.
+        # Requests are authorized as AWS does (patches/iam_enforcement.py) unless asked not to, or the
+        # environment says not to (LOCAL_EMULATOR_ENFORCE_IAM=0: the local run is then less strict than AWS).
         self.enforce_iam = iam_enforcement.requested(enforce_iam)
         self.endpoint_url = f"http://127.0.0.1:{port}"
         self._state = None if state_dir else tempfile.TemporaryDirectory(prefix="local-emulator-")

@@ -16,7 +16,8 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 
-def invoke_function(arn: str, event: dict[str, Any]) -> None:
+def invoke_function(arn: str, event: dict[str, Any], source_arn: str | None = None) -> None:
+    """Invoke the function ARN with EVENT asynchronously, as a rule (SOURCE_ARN) delivers it."""
     from moto.awslambda.models import lambda_backends
     from moto.utilities.arns import parse_arn
 

@@ -20,10 +20,18 @@ class WaitingTask:
 
 
 class WaitingTasks:
-    def __init__(self, sfn: Any, sqs: Any, timeout_seconds: int = 60, heartbeat_seconds: int = 30) -> None:
+    """With IAM (a client), the state machine's role is made, allowed to send to the queue only, as IAM
+    enforcement needs; without, the machine names a role that does not exist (IAM not enforced)."""
+
+    def __init__(
+        self, sfn: Any, sqs: Any, timeout_seconds: int = 60, heartbeat_seconds: int = 30, iam: Any = None
+    ) -> None:
         self.sfn, self.sqs = sfn, sqs
         suffix = uuid.uuid4().hex[:8]
         self.queue_url = sqs.create_queue(QueueName=f"tokens-{suffix}")["QueueUrl"]
+        role_arn = "arn:aws:iam::123456789012:role/test"
+        if iam is not None:
+            role_arn = self._role(iam, f"waiting-task-{suffix}")
         definition = {
             "StartAt": "Wait for callback",
             "States": {
@@ -40,8 +48,21 @@ class WaitingTasks:
         self.state_machine_arn = sfn.create_state_machine(
             name=f"waiting-task-{suffix}",
             definition=json.dumps(definition),
-            roleArn="arn:aws:iam::123456789012:role/test",
+            roleArn=role_arn,
         )["stateMachineArn"]
+
+    def _role(self, iam: Any, name: str) -> str:
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        trust = {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        arn = iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+        )["Role"]["Arn"]
+        sends = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [sends]})
+        iam.put_role_policy(RoleName=name, PolicyName="send-task-tokens", PolicyDocument=policy)
+        return arn
 
     def start(self, deadline_seconds: float = 10) -> WaitingTask:
         execution_arn = self.sfn.start_execution(

@@ -4,8 +4,10 @@ their patches as they are imported, in this order; a later patch wraps what an e
 # isort: off
 from local_emulator.patches import botocore_data  # first: moto reads botocore's data as it imports its services
 from local_emulator.patches import awslambda, batch, cloudformation, dynamodb, events, iam, moto_server, stepfunctions
+from local_emulator.patches import batch_array_jobs
 from local_emulator.patches import distributed_map  # after stepfunctions, whose API patches it wraps
-from local_emulator.patches import iam_enforcement  # last: it authorizes the requests the others serve
+from local_emulator.patches import iam_enforcement  # it authorizes the requests the others serve
+from local_emulator.patches import role_credentials  # last: it wraps what the Step Functions patches set
 
 # isort: on
 from local_emulator.patches.registry import PATCHES, Patch, applied, install, uninstall
@@ -16,6 +18,7 @@ __all__ = [
     "applied",
     "awslambda",
     "batch",
+    "batch_array_jobs",
     "botocore_data",
     "cloudformation",
     "distributed_map",
@@ -25,6 +28,7 @@ __all__ = [
     "iam_enforcement",
     "install",
     "moto_server",
+    "role_credentials",
     "stepfunctions",
     "uninstall",
 ]

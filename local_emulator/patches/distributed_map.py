@@ -704,9 +704,11 @@ class MapRun:
         run_id = self.record.map_run_arn.rsplit(":", 1)[-1]
         base = f"{prefix}/{run_id}" if prefix else run_id
         manifest = {"DestinationBucket": bucket, "MapRunArn": self.record.map_run_arn, "ResultFiles": {}}
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
         from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
-        s3 = boto_client_for(region=self.region(), service="s3")
+        role = StateCredentials(role_arn=self.env.aws_execution_details.role_arn)
+        s3 = boto_client_for(region=self.region(), service="s3", state_credentials=role)
         try:
             for kind, records in files.items():
                 manifest["ResultFiles"][kind] = []
@@ -805,6 +807,7 @@ def iso(moment: Any) -> str | None:
 def read_items(reader: dict[str, Any], values: dict[str, Any], details: Any) -> list[Any]:
     """The items ItemReader reads (VALUES: the templates' values; DETAILS: the execution's account,
     region and role), at most MaxItems(Path) of them; States.ItemReaderFailed when they cannot be read."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     config = reader.get("ReaderConfig") or {}
@@ -815,7 +818,7 @@ def read_items(reader: dict[str, Any], values: dict[str, Any], details: Any) -> 
         return items[:limit] if limit else items
     input_type = config.get("InputType", "JSON")
     try:
-        s3 = boto_client_for(region=details.region, service="s3")
+        s3 = boto_client_for(region=details.region, service="s3", state_credentials=StateCredentials(details.role_arn))
         body = s3.get_object(**parameters)["Body"].read().decode("utf-8")
     except Exception as exc:  # any failure to read is the reader's failure
         raise MapRunFailedError(READER_ERROR, f"{type(exc).__name__}: {exc}") from exc

@@ -28,7 +28,7 @@ def eventbridge_rules_invoke_lambda_targets(patcher: Patcher, emulator: Any) -> 
         functions = [t for t in rule.targets if parse_arn(t["Arn"]).service == "lambda"]
         if functions and rule.event_pattern.matches_event(original_event):
             for target in functions:
-                service_events.invoke_function(target["Arn"], original_event)
+                service_events.invoke_function(target["Arn"], original_event, rule.arn)
         others = [t for t in rule.targets if t not in functions]
         if others:
             other_rule = copy.copy(rule)

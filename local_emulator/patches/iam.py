@@ -1,4 +1,4 @@
-"""IAM: what every request costs moto's IAM (it looks up the caller's access key there)."""
+"""IAM: what every request costs moto's IAM (it looks up the caller's access key there), and its answers."""
 
 from typing import Any
 
@@ -25,3 +25,25 @@ def access_keys_are_found_without_creating_partitions(patcher: Patcher, emulator
         return DEFAULT_ACCOUNT_ID
 
     patcher.replace(models, "get_account_id_from", get_account_id_from)
+
+
+@patch(
+    service="iam",
+    defect="GetRolePolicy of an inline policy CloudFormation created (AWS::IAM::Role Policies, AWS::IAM::Policy) "
+    "answers the document as a Python literal ({'Version': ...}), which no JSON reader parses",
+    aws="PolicyDocument is the policy's JSON, URL-encoded (the SDKs decode it)",
+    reference="https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetRolePolicy.html",
+    seen_in="5.2.5",
+)
+def inline_policies_read_back_as_json(patcher: Patcher, emulator: Any) -> None:
+    import json
+
+    from moto.iam.models import IAMBackend
+
+    get_role_policy = IAMBackend.get_role_policy
+
+    def as_json(backend: IAMBackend, role_name: str, policy_name: str) -> tuple[str, str]:
+        name, document = get_role_policy(backend, role_name, policy_name)
+        return name, document if isinstance(document, str) else json.dumps(document)
+
+    patcher.replace(IAMBackend, "get_role_policy", as_json)

@@ -1,14 +1,16 @@
-"""IAM enforcement: each request is authenticated and authorized as AWS does it, when the emulator is
-asked to enforce IAM (`Emulator(enforce_iam=True)`, or LOCAL_EMULATOR_ENFORCE_IAM=1; off by default).
+"""IAM enforcement: each request is authenticated and authorized as AWS does it, unless the emulator is
+told not to (`Emulator(enforce_iam=False)`, or LOCAL_EMULATOR_ENFORCE_IAM=0: a local run then less strict
+than AWS, where every role may do anything).
 
 The switch is moto's own, `moto.settings.INITIAL_NO_AUTH_ACTION_COUNT` (0: every request is checked),
 so that `POST /moto-api/reset-auth` turns it on and off in the emulator as in stock moto. What stock
 moto does once it is on (moto/core/authorization.py, moto/iam/access_control.py) is replaced:
 
-- who calls: the access keys the emulator and its tools sign with (`local`; the tests' `testing`; `ak`
-  of moto's Step Functions engine) are the account's root user, as the person deploying a stack is its
-  administrator; an IAM user's key and an assumed-role session's (`sts:AssumeRole` over HTTP, or
-  `sts_backends[...].assume_role` in process) are those identities; any other key is refused;
+- who calls: the access keys the emulator and its tools sign with (`local`; the tests' `testing`) are the
+  account's root user, as the person deploying a stack is its administrator; an IAM user's key and an
+  assumed-role session's (`sts:AssumeRole` over HTTP, or `sts_backends[...].assume_role` in process, as
+  the Lambda and Batch runtimes and the Step Functions engine get their roles': role_sessions.py,
+  role_credentials.py) are those identities; any other key is refused;
 - what the request does: the IAM action(s) AWS authorizes for it, on the resources' ARNs, with the
   condition context (aws:SecureTransport is true: SDKs reach AWS over HTTPS);
 - the decision: AWS's evaluation logic over the identity's policies (inline, attached managed, a
@@ -30,7 +32,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -40,18 +42,17 @@ from local_emulator.patches.registry import Patcher, patch
 MOTO = "5.2.5"
 IAM_GUIDE = "https://docs.aws.amazon.com/IAM/latest/UserGuide"
 ENFORCE_IAM_VARIABLE = "LOCAL_EMULATOR_ENFORCE_IAM"
-# The access keys of the account's root user: the emulator's own (server.ENVIRONMENT, the Lambda and
-# Batch runtimes, the CLI), the tests', and the one moto's Step Functions engine signs its service
-# integrations with (moto/stepfunctions/parser/asl/utils/boto_client.py). Their secret is whatever the
-# caller signs with.
-ROOT_ACCESS_KEYS = frozenset({"local", "testing", "ak"})
+# The access keys of the account's root user: the emulator's own (server.ENVIRONMENT, the deploy, the
+# CLI) and the tests'. Their secret is whatever the caller signs with. (Functions, jobs and state
+# machines call with sessions of their roles.)
+ROOT_ACCESS_KEYS = frozenset({"local", "testing"})
 
 
 def requested(explicit: bool | None = None) -> bool:
-    """Whether an emulator enforces IAM: as asked, else as LOCAL_EMULATOR_ENFORCE_IAM says (off)."""
+    """Whether an emulator enforces IAM: as asked, else unless LOCAL_EMULATOR_ENFORCE_IAM says not to."""
     if explicit is not None:
         return explicit
-    return os.environ.get(ENFORCE_IAM_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get(ENFORCE_IAM_VARIABLE, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 def enforcing() -> bool:
@@ -577,19 +578,23 @@ def _lowered_tags(tags: Any) -> dict[str, str]:
     return found
 
 
-_sessions: dict[int, tuple[Any, int, dict[str, Any]]] = {}
+_sessions: dict[int, tuple[Any, list[Any], dict[str, Any]]] = {}
 
 
 def _session_of(account: str, partition: str, access_key: str) -> Any:
-    """The assumed-role session holding ACCESS_KEY (its list only grows: indexed anew as it does)."""
+    """The assumed-role session holding ACCESS_KEY (the backend's list only grows: what was appended since
+    the last look is indexed; a reset of moto's state makes a new list)."""
     from moto.sts.models import sts_backends
 
     backend = sts_backends[account][partition]
     sessions = backend.assumed_roles
     cached = _sessions.get(id(backend))
-    if cached is None or cached[0] is not backend or cached[1] != len(sessions):
-        cached = _sessions[id(backend)] = (backend, len(sessions), {s.access_key_id: s for s in list(sessions)})
-    return cached[2].get(access_key)
+    if cached is None or cached[0] is not backend or cached[1] is not sessions:
+        cached = _sessions[id(backend)] = (backend, sessions, {})
+    index = cached[2]
+    if len(index) < len(sessions):
+        index.update((s.access_key_id, s) for s in sessions[len(index) :])
+    return index.get(access_key)
 
 
 def _role_of(backend: Any, arn: str) -> Any:
@@ -777,6 +782,15 @@ def _decide(response: Any, principal: Principal, check: Check) -> None:
     """Raise RequestRefusedError unless AWS's evaluation logic allows CHECK to PRINCIPAL: an explicit Deny
     anywhere refuses; else an Allow of an identity policy (within its boundary and session policy)
     or a resource policy naming the caller allows (one account: their union)."""
+    try:
+        _evaluate(response, principal, check)
+    except RequestRefusedError:
+        if journal is not None and principal.kind != "root":
+            journal(principal.arn, check.action, check.resource, None)
+        raise
+
+
+def _evaluate(response: Any, principal: Principal, check: Check) -> None:
     context = Context(check, principal)
 
     def refuse(reason: str) -> RequestRefusedError:
@@ -796,8 +810,8 @@ def _decide(response: Any, principal: Principal, check: Check) -> None:
                 raise refuse(f"with an explicit deny in a {label}")
             if allowed and not allows:
                 allowed, unallowed_by = False, label
-    else:
-        unallowed_by = "identity-based policy"
+    else:  # a service, or anonymous: only a resource's policy can allow it
+        unallowed_by = "resource-based policy" if principal.kind == "service" else "identity-based policy"
     lookup = _RESOURCE_POLICIES.get(check.action_l.partition(":")[0])
     named = delegated = False
     for policy in lookup(response, check, principal) if lookup else ():
@@ -822,10 +836,11 @@ def _decide(response: Any, principal: Principal, check: Check) -> None:
 
 
 # Who wants to know which statements allow what (a least-privilege test) sets this: it is then called
-# for each check allowed to a user or a session, with (caller ARN, action, resource, the allowing
-# statements as (policy, statement index)); a policy is `ROLE/inline-name`, a managed policy's ARN or
-# `resource:<ARN of the resource whose policy it is>`.
-journal: Callable[[str, str, str, list[tuple[str, int]]], None] | None = None
+# for each check of a user, a session or a service, with (caller ARN, action, resource, the allowing
+# statements as (policy, statement index)), or None instead of the statements when the check was
+# refused; a policy is `ROLE/inline-name`, a managed policy's ARN or `resource:<ARN of the resource whose
+# policy it is>`.
+journal: Callable[[str, str, str, list[tuple[str, int]] | None], None] | None = None
 
 
 def _allowing(principal: Principal, check: Check, context: Context, response: Any) -> list[tuple[str, int]]:
@@ -973,8 +988,8 @@ def _authorize_s3(self: Any, bucket_name: str | None = None, key_name: str | Non
     "insensitively, * and ? are the only wildcards; NotAction/NotResource; every condition operator, "
     "...IfExists, ForAnyValue/ForAllValues, Null, and an absent key fails the condition (a negated operator "
     "holds); policy variables; a permissions boundary and a session policy cap the identity's permissions. "
-    "The emulator enforces IAM only when asked (Emulator(enforce_iam=True) or LOCAL_EMULATOR_ENFORCE_IAM=1, "
-    "moto's INITIAL_NO_AUTH_ACTION_COUNT=0)",
+    "The emulator enforces IAM unless told not to (Emulator(enforce_iam=False) or LOCAL_EMULATOR_ENFORCE_IAM=0; "
+    "on, moto's INITIAL_NO_AUTH_ACTION_COUNT=0)",
     reference=f"{IAM_GUIDE}/reference_policies_evaluation-logic.html; "
     f"{IAM_GUIDE}/reference_policies_elements_condition_operators.html; "
     f"{IAM_GUIDE}/reference_policies_multi-value-conditions.html",
@@ -1005,9 +1020,8 @@ def iam_policies_are_evaluated_as_aws_does(patcher: Patcher, emulator: Any) -> N
     service="iam",
     defect="with authorization on, only an IAM user's or a session's access key is known: the key the emulator, "
     "its runtimes and tools sign with is refused (InvalidClientTokenId); an expired session's key still works",
-    aws="the access keys of the account's root user (here `local`, the tests' `testing` and the Step Functions "
-    "engine's `ak`, as the person deploying a stack is its administrator) are allowed everything but a "
-    "resource policy's explicit Deny; "
+    aws="the access keys of the account's root user (here `local` and the tests' `testing`, as the person "
+    "deploying a stack is its administrator) are allowed everything but a resource policy's explicit Deny; "
     "an expired session is refused (ExpiredTokenException)",
     reference=f"{IAM_GUIDE}/id_root-user.html; "
     "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html (DurationSeconds)",
@@ -1478,7 +1492,9 @@ def _s3(response: Any, bucket: str | None, key: str | None) -> list[Check]:
     if not key:
         if method == "POST":
             if "delete" in query:
-                return []  # DeleteObjects: s3:DeleteObject of each key, as moto checks them (get_permission)
+                # DeleteObjects: s3:DeleteObject of each key (s3:DeleteObjectVersion of a key named with its
+                # version), as moto checks them (get_permission)
+                return []
             return [Check("s3:PutObject", f"{bucket_arn}/{(response.querystring.get('key') or [''])[0]}")]
         if method == "OPTIONS":
             return []
@@ -1539,7 +1555,8 @@ def _describe(response: Any, prefix: str, moto_resource: str, s3_target: tuple[s
     "with the condition keys it carries: a table's items (TransactWriteItems: dynamodb:PutItem/UpdateItem/"
     "DeleteItem/ConditionCheckItem per item), a job's queue and definition (SubmitJob, and batch:TagResource "
     "when it tags, with aws:RequestTag), a job's tags (TerminateJob: aws:ResourceTag), a function's "
-    "qualified ARN (lambda:InvokeFunction), an object's (s3:GetObjectVersion, s3:AbortMultipartUpload, "
+    "qualified ARN (lambda:InvokeFunction), an object's (s3:GetObjectVersion, s3:AbortMultipartUpload, a "
+    "DeleteObjects key's s3:DeleteObjectVersion when it names its version, "
     "s3:ListBucket with s3:prefix); aws:SecureTransport is true",
     reference="https://docs.aws.amazon.com/service-authorization/latest/reference/"
     "reference_policies_actions-resources-contextkeys.html; "
@@ -1667,6 +1684,17 @@ def _bucket_policies(response: Any, check: Check, principal: Principal) -> list[
     return [policy_of(found.policy)] if found.policy else []
 
 
+def _versioned_keys(body: Any) -> Iterator[bool]:
+    """For each key of a DeleteObjects request, in order (as moto asks about them): whether it names a version."""
+    import xmltodict
+
+    try:
+        objects = xmltodict.parse(body, strip_whitespace=False)["Delete"].get("Object", [])
+    except Exception:  # moto answers a malformed body itself
+        return iter(())
+    return iter([bool(o.get("VersionId")) for o in (objects if isinstance(objects, list) else [objects])])
+
+
 def _bucket_permission(bucket: Any, action: str, resource: str) -> Any:
     """FakeBucket.get_permission: the bucket policy's answer, with AWS's semantics. moto asks it before
     every object request (a Deny ends the request there) and for each key of a DeleteObjects."""
@@ -1674,6 +1702,9 @@ def _bucket_permission(bucket: Any, action: str, resource: str) -> Any:
 
     response = getattr(_local, "response", None)
     principal = getattr(response, "_iam_principal", None)
+    versioned = getattr(_local, "versioned", None)
+    if versioned is not None and action == "s3:DeleteObject" and next(versioned, False):
+        action = "s3:DeleteObjectVersion"  # a key DeleteObjects names with its VersionId
     if enforcing():
         if principal is None:
             return PermissionResult.NEUTRAL  # the request's own check follows and decides
@@ -1716,13 +1747,57 @@ def s3_bucket_policies_are_evaluated_as_aws_does(patcher: Patcher, emulator: Any
     delete_keys = S3Response._bucket_response_delete_keys
 
     def each_key_as_the_caller(self: Any, bucket_name: str, authenticated: bool = True) -> Any:
-        _local.response = self
+        _local.response, _local.versioned = self, _versioned_keys(self.body)
         try:
             return delete_keys(self, bucket_name, authenticated)
         finally:
-            _local.response = None
+            _local.response = _local.versioned = None
 
     patcher.replace(S3Response, "_bucket_response_delete_keys", each_key_as_the_caller)
+
+
+def _may_list(response: Any, bucket: str) -> bool:
+    """Whether the caller of this S3 request may list BUCKET (s3:ListBucket): what S3 asks before it says
+    that a key does not exist. The root user and a request not checked may."""
+    principal = getattr(response, "_iam_principal", None)
+    if principal is None or principal.kind == "root" or not enforcing():
+        return True
+    try:
+        _decide(response, principal, Check("s3:ListBucket", f"arn:aws:s3:::{bucket}"))
+    except RequestRefusedError:
+        return False
+    return True
+
+
+@patch(
+    service="s3",
+    defect="GetObject and HeadObject of a key that does not exist answer NoSuchKey (404) to any caller allowed to "
+    "read the bucket's objects",
+    aws="S3 answers 404 (NoSuchKey) only to a caller that also has s3:ListBucket on the bucket; to any other, "
+    "403 (AccessDenied), so that who may not list a bucket cannot learn which keys exist",
+    reference="https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html (Permissions); "
+    "https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html",
+    seen_in=MOTO,
+)
+def missing_keys_are_denied_to_who_may_not_list_the_bucket(patcher: Patcher, emulator: Any) -> None:
+    from moto.s3.exceptions import MissingKey, S3AccessDeniedError
+    from moto.s3.responses import S3Response
+
+    key_response = S3Response._key_response
+
+    def answered_as_aws(self: Any, request: Any, full_url: str) -> Any:
+        try:
+            result = key_response(self, request, full_url)
+        except MissingKey:
+            if request.method == "GET" and not _may_list(self, self.parse_bucket_name_from_url(request, full_url)):
+                raise S3AccessDeniedError() from None
+            raise
+        missing = request.method == "HEAD" and result[0] == 404 and "x-amz-delete-marker" not in result[1]
+        if missing and not _may_list(self, self.parse_bucket_name_from_url(request, full_url)):
+            return 403, {}, ""
+        return result
+
+    patcher.replace(S3Response, "_key_response", answered_as_aws)
 
 
 def _queue_policies(response: Any, check: Check, principal: Principal) -> list[Policy]:

@@ -885,11 +885,13 @@ def aborted_sync_tasks_stop_their_work(patcher: Patcher, emulator: Any) -> None:
         StateTaskServiceCallback,
     )
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
-    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     evaluate = StateTaskServiceCallback._eval_integration_pattern
 
     def cancel(task, env, submitted, region, credentials):
+        # Imported as it is called: integrations_sign_with_the_execution_role replaces it after this patch.
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
         execution = env.states.context_object.context_object_data["Execution"]["Id"]
         reason = (
             f"The Task state in AWS Step Functions execution {execution} which was managing this resource was aborted"

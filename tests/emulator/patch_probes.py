@@ -1611,7 +1611,14 @@ def array_parent_fails_with_its_child(aws: Aws) -> bool:
 # Probes of newer patches live in modules of their own, one per service (they import this module's
 # helpers, which are all defined by now).
 if __name__ != "__main__":
-    from tests.emulator import probes_batch, probes_dynamodb, probes_iam, probes_lambda, probes_stepfunctions  # noqa: F401
+    from tests.emulator import (  # noqa: F401
+        probes_batch,
+        probes_batch_array_jobs,
+        probes_dynamodb,
+        probes_iam,
+        probes_lambda,
+        probes_stepfunctions,
+    )
 
 
 def main(results_file: str, names: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Probes of the IAM enforcement patches (local_emulator/patches/iam_enforcement.py).
 
-The emulator enforces IAM only when asked; each probe that needs enforcement turns it on for its
-duration with moto's own switch, `POST /moto-api/reset-auth` (0: every request is checked), which
+The probes run with IAM not enforced, as stock moto runs them; each probe that needs enforcement turns
+it on for its duration with moto's own switch, `POST /moto-api/reset-auth` (0: every request is checked), which
 stock moto and the emulator share, and puts it back as it was. What a probe sets up, it sets up
 before, with the root key `local`; what it checks, it checks as a role's session, whose credentials
 come from sts:AssumeRole.
@@ -13,11 +13,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError
 
-from tests.emulator.patch_probes import ECHO, Aws, create_function, create_stack, job_queue, keyed_table, probe, unique
+from tests.emulator.patch_probes import (
+    ECHO,
+    Aws,
+    create_function,
+    create_stack,
+    job_queue,
+    keyed_table,
+    probe,
+    unique,
+    until,
+)
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -242,6 +253,19 @@ def a_templates_managed_policy_arns_are_attached(aws: Aws) -> bool:
     return stack["StackStatus"] == "CREATE_COMPLETE" and [p["PolicyArn"] for p in attached] == [managed]
 
 
+@probe("inline_policies_read_back_as_json")
+def a_templates_inline_policy_reads_back_as_json(aws: Aws) -> bool:
+    name = unique("role")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    role = {"RoleName": name, "AssumeRolePolicyDocument": TRUST_THE_ACCOUNT}
+    role["Policies"] = [{"PolicyName": "inline", "PolicyDocument": policy}]
+    stack = create_stack(aws, {"Role": {"Type": "AWS::IAM::Role", "Properties": role}})
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        return False
+    document = aws.client("iam").get_role_policy(RoleName=name, PolicyName="inline")["PolicyDocument"]
+    return (json.loads(document) if isinstance(document, str) else document) == policy
+
+
 @probe("requests_name_their_iam_actions_and_resources")
 def resource_scoped_permissions_allow_their_resources_only(aws: Aws) -> bool:
     mine, other = keyed_table(aws, "mine"), keyed_table(aws, "other")
@@ -364,6 +388,26 @@ def bucket_policies_decide_with_the_requests_context(aws: Aws) -> bool:
     return written == ["ok", "ok"] and results == ["ok", "AccessDenied", "ok"]
 
 
+@probe("missing_keys_are_denied_to_who_may_not_list_the_bucket")
+def a_missing_key_is_not_found_only_by_who_may_list(aws: Aws) -> bool:
+    bucket = bucket_with(aws)
+    objects = f"arn:aws:s3:::{bucket}"
+    reads = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{objects}/*"}
+    lister = session_of(aws, role_with(aws, reads, {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": objects}))
+    reader = session_of(aws, role_with(aws, reads))
+    with enforced(aws):
+        results = [
+            refusal(lambda c=client: c.get_object(Bucket=bucket, Key="missing"))
+            for client in (lister.client("s3"), reader.client("s3"))
+        ]
+        results.append(refusal(lambda: reader.client("s3").head_object(Bucket=bucket, Key="missing")))
+    return results == [
+        ("NoSuchKey", "The specified key does not exist.", 404),
+        ("AccessDenied", "Access Denied", 403),
+        ("403", "Forbidden", 403),
+    ]
+
+
 @probe("sqs_queue_policies_are_evaluated")
 def queue_policies_allow_and_deny(aws: Aws) -> bool:
     sqs = aws.client("sqs")
@@ -441,3 +485,102 @@ def a_templates_queue_policy_is_set(aws: Aws) -> bool:
     url = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["Url"]
     attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]
     return "Policy" in attributes and json.loads(attributes["Policy"])["Statement"] == [statement]
+
+
+# == what runs with a role calls with its credentials (role_credentials.py) ===================
+def machine_of(aws: Aws, role: str, definition: dict[str, Any]) -> str:
+    return aws.client("stepfunctions").create_state_machine(
+        name=unique("m"), definition=json.dumps(definition), roleArn=role_arn(role)
+    )["stateMachineArn"]
+
+
+def ended(aws: Aws, machine: str) -> dict[str, Any] | None:
+    """The execution of MACHINE, started by the root user, once it has ended (None if it never does)."""
+    sfn = aws.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    return until(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d, 20)
+
+
+@probe("integrations_sign_with_the_execution_role")
+def integrations_may_do_what_the_machines_role_allows(aws: Aws) -> bool:
+    mine, other = keyed_table(aws, "mine"), keyed_table(aws, "other")
+    role = role_with(
+        aws, {"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": f"arn:aws:dynamodb:*:*:table/{mine}"}
+    )
+
+    def putting(table: str) -> str:
+        parameters = {"TableName": table, "Item": {"k": {"S": "from-the-machine"}}}
+        task = {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Parameters": parameters, "End": True}
+        return machine_of(aws, role, {"StartAt": "Put", "States": {"Put": task}})
+
+    allowed, refused = putting(mine), putting(other)
+    with enforced(aws):
+        results = [ended(aws, allowed), ended(aws, refused)]
+    return [r and r["status"] for r in results] == ["SUCCEEDED", "FAILED"] and (
+        results[1]["error"] == "DynamoDB.AccessDeniedException"
+    )
+
+
+DISTRIBUTED_MAP = {
+    "StartAt": "Items",
+    "States": {
+        "Items": {"Type": "Pass", "Result": [1, 2], "ResultPath": "$.items", "Next": "Map"},
+        "Map": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Child",
+                "States": {"Child": {"Type": "Pass", "End": True}},
+            },
+            "End": True,
+        },
+    },
+}
+
+
+@probe("map_runs_start_children_as_the_execution_role")
+def a_distributed_map_starts_children_its_role_may_start(aws: Aws) -> bool:
+    may, may_not = role_with(aws), role_with(aws)
+    allowed, refused = machine_of(aws, may, DISTRIBUTED_MAP), machine_of(aws, may_not, DISTRIBUTED_MAP)
+    statement = {"Effect": "Allow", "Action": "states:StartExecution", "Resource": allowed}
+    aws.client("iam").put_role_policy(RoleName=may, PolicyName="children", PolicyDocument=document(statement))
+    with enforced(aws):
+        results = [ended(aws, allowed), ended(aws, refused)]
+    return [r and r["status"] for r in results] == ["SUCCEEDED", "FAILED"] and results[1]["error"] == "States.Runtime"
+
+
+@contextmanager
+def functions_invoked() -> Iterator[list[str]]:
+    """The name of each function invoked meanwhile, which then returns an empty payload (nothing runs)."""
+    from moto.awslambda.models import LambdaFunction
+
+    seen: list[str] = []
+
+    def spy(function: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        seen.append(function.function_name)
+        return b"{}"
+
+    with mock.patch.object(LambdaFunction, "invoke", spy):
+        yield seen
+
+
+@probe("rules_invoke_functions_their_policies_allow")
+def a_rule_invokes_the_functions_whose_policy_lets_it(aws: Aws) -> bool:
+    events, awslambda = aws.client("events"), aws.client("lambda")
+    permitted, unpermitted = create_function(aws), create_function(aws)
+    rule = unique("rule")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [rule]}))["RuleArn"]
+    targets = [awslambda.get_function(FunctionName=f)["Configuration"]["FunctionArn"] for f in (permitted, unpermitted)]
+    events.put_targets(Rule=rule, Targets=[{"Id": f"fn{i}", "Arn": arn} for i, arn in enumerate(targets)])
+    awslambda.add_permission(
+        FunctionName=permitted,
+        StatementId="rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    with functions_invoked() as invoked, enforced(aws):
+        # A rule delivers as PutEvents matches it, before PutEvents answers.
+        events.put_events(Entries=[{"Source": rule, "DetailType": "Probe", "Detail": "{}"}])
+    return invoked == [permitted]

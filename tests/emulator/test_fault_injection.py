@@ -26,6 +26,12 @@ REQUESTS_BUCKET = "fault-injection-requests"
 
 
 @pytest.fixture(scope="module")
+def callback_only(emulator: Emulator) -> Deployed:
+    """conftest's lean stack, whose requests may also name objects of REQUESTS_BUCKET (RequestBucket)."""
+    return deployed(emulator, "callback-only", {**CALLBACK_ONLY, "RequestBucket": REQUESTS_BUCKET})
+
+
+@pytest.fixture(scope="module")
 def small_max_entries(emulator: Emulator) -> Deployed:
     """A stack that takes at most SMALL_MAX_ENTRIES entries per run (the default is a million)."""
     return deployed(emulator, "small-max-entries", {**CALLBACK_ONLY, "MaxEntries": str(SMALL_MAX_ENTRIES)})
@@ -368,7 +374,7 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
 
 @pytest.fixture(scope="module")
 def requests_bucket(emulator: Emulator) -> Any:
-    """A bucket of the emulator holding request objects (the Prepare function reads any bucket)."""
+    """A bucket of the emulator holding request objects (the stack's RequestBucket)."""
     s3 = boto3.client("s3", endpoint_url=emulator.endpoint_url)
     s3.create_bucket(Bucket=REQUESTS_BUCKET)
     s3.put_object(Bucket=REQUESTS_BUCKET, Key="lines.jsonl", Body=b'{"name": "a"}\n{"name": "b"}\n')
@@ -376,8 +382,11 @@ def requests_bucket(emulator: Emulator) -> Any:
     return s3
 
 
-def source(key: str, format_: str | None = None) -> dict[str, Any]:
-    return {"input": {"source": {"bucket": REQUESTS_BUCKET, "key": key, **({"format": format_} if format_ else {})}}}
+RUNS_BUCKET = "<the stack's runs bucket>"  # replaced by its name as the test runs
+
+
+def source(key: str, format_: str | None = None, bucket: str = REQUESTS_BUCKET) -> dict[str, Any]:
+    return {"input": {"source": {"bucket": bucket, "key": key, **({"format": format_} if format_ else {})}}}
 
 
 @pytest.mark.parametrize(
@@ -409,8 +418,16 @@ def source(key: str, format_: str | None = None) -> dict[str, Any]:
         (
             "source object does not exist",
             "callback_only",
+            source("requests/missing.jsonl", bucket=RUNS_BUCKET),
+            "/requests/missing.jsonl: no such object",
+        ),
+        (
+            # S3 tells a missing key from a forbidden one only to who may list the bucket: the Prepare
+            # function may list the runs bucket, not the RequestBucket.
+            "source object does not exist in the RequestBucket",
+            "callback_only",
             source("missing.jsonl"),
-            f"s3://{REQUESTS_BUCKET}/missing.jsonl: no such object",
+            f"s3://{REQUESTS_BUCKET}/missing.jsonl: cannot be read (AccessDenied: Access Denied)",
         ),
         (
             "source in another format than said",
@@ -430,6 +447,7 @@ def test_malformed_request_is_rejected_before_any_work(
     request: pytest.FixtureRequest, requests_bucket: Any, case: str, stack: str, request_: Any, named: str
 ):
     deployed: Deployed = request.getfixturevalue(stack)
+    request_ = json.loads(json.dumps(request_).replace(RUNS_BUCKET, deployed.stack.outputs["RunsBucketName"]))
     jobs_before = len(jobs_of(deployed))
     result, seconds = run_entry(deployed, request_, timeout=120)
     assert (result.status, result.error) == ("FAILED", "InvalidRequest") and named in result.cause, result.cause

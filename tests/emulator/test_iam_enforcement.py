@@ -5,8 +5,13 @@ Lambda and Batch runtimes will hand them out; the emulator's own key `local` is 
 The policy language is tested without a server first; then requests against an emulator, on roles of
 the tests' own and on the roles, bucket policies and tags of the application's template."""
 
+import datetime
+import io
 import json
 import time
+import urllib.error
+import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +19,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local_emulator.container_credentials import FULL_URI, ContainerCredentials
 from local_emulator.patches import iam_enforcement
 from local_emulator.patches.iam_enforcement import Check, Context, Policy, Principal, RequestRefusedError, requested
 from local_emulator.server import Emulator, free_port
@@ -118,12 +124,14 @@ def test_policy_variables_are_replaced_and_their_values_are_literal():
     assert decision(unknown, "s3:GetObject", "arn:aws:s3:::b//k") == "neutral"
 
 
-def test_enforcement_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch):
+def test_enforcement_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("LOCAL_EMULATOR_ENFORCE_IAM", raising=False)
-    assert requested() is False and requested(True) is True
-    monkeypatch.setenv("LOCAL_EMULATOR_ENFORCE_IAM", "1")
     assert requested() is True and requested(False) is False
     assert Emulator(port=free_port()).enforce_iam is True
+    for off in ("0", "false", "off"):
+        monkeypatch.setenv("LOCAL_EMULATOR_ENFORCE_IAM", off)
+        assert requested() is False and requested(True) is True
+    assert Emulator(port=free_port()).enforce_iam is False
 
 
 # == requests against an emulator that enforces IAM =========================================
@@ -223,6 +231,7 @@ def test_multipart_uploads_versions_and_copies_need_their_own_actions(emulator: 
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{objects}/out/*"},
         {"Effect": "Allow", "Action": "s3:AbortMultipartUpload", "Resource": f"{objects}/out/aborted"},
         {"Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": f"{objects}/in/*"},
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"{objects}/gone/*"},
     )
     client = as_role(emulator, role)("s3")
 
@@ -246,6 +255,13 @@ def test_multipart_uploads_versions_and_copies_need_their_own_actions(emulator: 
     source = {"Bucket": "iam-objects", "Key": "in/a"}
     client.copy_object(Bucket="iam-objects", Key="out/copy", CopySource={**source, "VersionId": version})
     assert refused(lambda: client.copy_object(Bucket="iam-objects", Key="out/copy", CopySource=source))["status"] == 403
+    # DeleteObjects: s3:DeleteObject for a key, s3:DeleteObjectVersion for a key named with its version.
+    gone = s3.put_object(Bucket="iam-objects", Key="gone/a", Body=b"x")["VersionId"]
+    answer = client.delete_objects(
+        Bucket="iam-objects", Delete={"Objects": [{"Key": "gone/a", "VersionId": gone}, {"Key": "gone/b"}]}
+    )
+    assert [(e["Key"], e["Code"]) for e in answer.get("Errors", [])] == [("gone/a", "AccessDenied")]
+    assert [d["Key"] for d in answer["Deleted"]] == ["gone/b"]
 
 
 def test_step_functions_actions_are_scoped_to_their_machine_and_executions(emulator: Emulator):
@@ -381,10 +397,14 @@ def test_the_journal_names_the_statements_that_allowed_each_request(
     monkeypatch.setattr(iam_enforcement, "journal", lambda *entry: journal.append(entry))
 
     client.send_message(QueueUrl=client.get_queue_url(QueueName="iam-journal")["QueueUrl"], MessageBody="x")
+    refused(lambda: client.purge_queue(QueueUrl=client.get_queue_url(QueueName="iam-journal")["QueueUrl"]))
     caller = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/test"
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:iam-journal"
     assert journal == [
-        (caller, "sqs:GetQueueUrl", f"arn:aws:sqs:{REGION}:{ACCOUNT}:iam-journal", [(f"{role}/inline", 0)]),
-        (caller, "sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:iam-journal", [(f"{role}/inline", 1)]),
+        (caller, "sqs:GetQueueUrl", queue_arn, [(f"{role}/inline", 0)]),
+        (caller, "sqs:SendMessage", queue_arn, [(f"{role}/inline", 1)]),
+        (caller, "sqs:GetQueueUrl", queue_arn, [(f"{role}/inline", 0)]),
+        (caller, "sqs:PurgeQueue", queue_arn, None),  # refused
     ]
 
 
@@ -468,6 +488,143 @@ def test_submit_job_may_tag_with_its_own_stack_only(emulator: Emulator, stack: D
 
 
 def test_a_run_succeeds_with_iam_enforced(stack: Deployed):
-    """Everything signs with the root key until the runtimes hand out role credentials: unaffected."""
+    """The functions, the job and the state machines call with their roles' sessions: the template's
+    policies allow all a run does (tests/emulator/test_least_privilege.py: and no more)."""
     result = stack.run({"input": {"entries": [{"name": "enforced"}]}}, timeout=240)
     assert result.status == "SUCCEEDED"
+
+
+# == what runs with a role calls with its credentials ========================================
+def test_the_step_functions_engines_own_key_is_no_identity(emulator: Emulator):
+    engine = boto3.client(
+        "sqs",
+        endpoint_url=emulator.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",
+    )
+    assert refused(lambda: engine.list_queues())["Code"] == "InvalidClientTokenId"
+
+
+def log_streams(emulator: Emulator, group: str) -> list[str]:
+    try:
+        streams = root(emulator, "logs").describe_log_streams(logGroupName=group)["logStreams"]
+    except ClientError:
+        return []  # no such group
+    return [stream["logStreamName"] for stream in streams]
+
+
+def test_a_function_runs_with_its_roles_session_and_writes_its_log_only_if_its_role_may(emulator: Emulator):
+    role = new_role(emulator, {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"})
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr(
+            "app.py",
+            "import boto3\ndef handler(event, context):\n    print('logged')\n"
+            "    return [boto3.client('sqs').list_queues().get('QueueUrls', [])[:0], "
+            "boto3.client('sts').get_caller_identity()['Arn']]\n",
+        )
+    awslambda = root(emulator, "lambda")
+    awslambda.create_function(
+        FunctionName="iam-logs",
+        Runtime="python3.13",
+        Role=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+
+    def invoked() -> Any:
+        response = awslambda.invoke(FunctionName="iam-logs", Payload=b"{}")
+        assert "FunctionError" not in response
+        return json.loads(response["Payload"].read())
+
+    assert invoked() == [[], f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/iam-logs"]
+    assert log_streams(emulator, "/aws/lambda/iam-logs") == [], "no logs:CreateLogGroup, no log"
+    root(emulator, "iam").attach_role_policy(
+        RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    )
+    invoked()
+    assert len(log_streams(emulator, "/aws/lambda/iam-logs")) == 1
+
+
+def job_definition(emulator: Emulator, name: str, command: str, **roles: str) -> str:
+    return root(emulator, "batch").register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        platformCapabilities=["FARGATE"],
+        retryStrategy={
+            "attempts": 2,
+            "evaluateOnExit": [{"onReason": "ResourceInitializationError*", "action": "RETRY"}],
+        },
+        containerProperties={
+            "image": "local",
+            "command": ["sh", "-c", command],
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
+            **roles,
+        },
+    )["jobDefinitionArn"]
+
+
+def ended_job(emulator: Emulator, stack: Deployed, definition: str) -> dict[str, Any]:
+    batch = root(emulator, "batch")
+    job_id = batch.submit_job(jobName="iam", jobQueue=stack.stack.outputs["JobQueueArn"], jobDefinition=definition)[
+        "jobId"
+    ]
+    return stack.finished_job(job_id)
+
+
+def job_output(emulator: Emulator, job: dict[str, Any]) -> str:
+    events = root(emulator, "logs").get_log_events(
+        logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"]
+    )["events"]
+    return "\n".join(event["message"] for event in events)
+
+
+def test_a_job_gets_its_roles_session_from_the_credentials_endpoint(emulator: Emulator, stack: Deployed):
+    role = new_role(emulator)
+    command = 'env | grep -c "^AWS_ACCESS_KEY_ID=" ; aws sts get-caller-identity --query Arn --output text'
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    job = ended_job(emulator, stack, job_definition(emulator, "iam-job-role", command, jobRoleArn=role_arn))
+    assert job["status"] == "SUCCEEDED"
+    assert job_output(emulator, job).split() == ["0", f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{job['jobId']}-1"]
+
+    without = ended_job(emulator, stack, job_definition(emulator, "iam-no-role", "aws sts get-caller-identity"))
+    assert without["status"] == "FAILED", "a job without a role has no credentials, as on Fargate"
+    assert "Unable to locate credentials" in job_output(emulator, without)
+
+
+def test_a_task_whose_execution_role_may_not_create_its_log_stream_does_not_start(emulator: Emulator, stack: Deployed):
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{new_role(emulator)}"
+    job = ended_job(emulator, stack, job_definition(emulator, "iam-no-logs", "true", executionRoleArn=role_arn))
+    assert job["status"] == "FAILED" and len(job["attempts"]) == 2, "retried as its strategy says"
+    assert job["statusReason"].startswith(
+        "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+        "failed to create Cloudwatch log stream: AccessDeniedException: User: "
+    )
+    assert "not authorized to perform: logs:CreateLogStream" in job["statusReason"]
+
+
+def test_the_credentials_endpoint_serves_expiring_sessions_and_renews_them(emulator: Emulator):
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{new_role(emulator)}"
+
+    def fetched(uri: str) -> dict[str, str]:
+        with urllib.request.urlopen(uri, timeout=10) as response:
+            return json.loads(response.read())
+
+    for renew_seconds, renewed in ((60, False), (7200, True)):  # a session of 3,600 s renewed under 7,200 s left
+        endpoint = ContainerCredentials(REGION, seconds=3600, renew_seconds=renew_seconds)
+        try:
+            variables = endpoint.register(role_arn, "task")
+            first, second = fetched(variables[FULL_URI]), fetched(variables[FULL_URI])
+            assert first["RoleArn"] == role_arn and first["Token"] and first["SecretAccessKey"]
+            expiration = datetime.datetime.strptime(first["Expiration"], "%Y-%m-%dT%H:%M:%SZ")
+            assert (
+                3500 < (expiration - datetime.datetime.now(datetime.UTC).replace(tzinfo=None)).total_seconds() <= 3600
+            )
+            assert (first["AccessKeyId"] != second["AccessKeyId"]) is renewed
+            endpoint.unregister(variables)
+            with pytest.raises(urllib.error.HTTPError) as gone:
+                fetched(variables[FULL_URI])
+            assert gone.value.code == 404
+        finally:
+            endpoint.stop()

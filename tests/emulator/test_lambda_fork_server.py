@@ -48,8 +48,6 @@ def shared(tmp_path: Path) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
     }
 
 
@@ -73,6 +71,10 @@ def function_environment(shared: dict[str, str], **own: str) -> dict[str, str]:
         **shared,
         "SETTING": "on",
         **own,
+        # A session of the function's role, as the runtime gives each function its own.
+        "AWS_ACCESS_KEY_ID": own.get("AWS_ACCESS_KEY_ID", "ASIAOBSERVER00000000"),
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_SESSION_TOKEN": "token",
         "_HANDLER": "app.handler",
         "AWS_LAMBDA_FUNCTION_NAME": "observer",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
@@ -100,6 +102,15 @@ def test_a_forked_worker_is_the_worker_a_cold_start_gives(server, code, shared):
     assert seen == cold
     assert seen["environment"] == env and seen["cwd"] == str(code) and seen["child_status"] == 3
     assert seen["standard_streams"] == [True, "(deleted)"]
+
+
+def test_functions_with_credentials_of_their_own_are_forked_all_the_same(server, code, shared):
+    for key in ("ASIAFIRSTFUNCTION000", "ASIASECONDFUNCTION00"):
+        env = function_environment(shared, AWS_ACCESS_KEY_ID=key)
+        assert server.fits(code, env)
+        worker = Worker(code, env, server)
+        assert isinstance(worker.process, ForkedProcess)
+        assert observe(worker)["environment"]["AWS_ACCESS_KEY_ID"] == key
 
 
 @pytest.mark.parametrize(

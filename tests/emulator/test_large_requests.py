@@ -18,7 +18,8 @@ BUCKET = "user-requests"
 
 @pytest.fixture(scope="module")
 def large(emulator) -> Deployed:
-    stack = deployed(emulator, "large", {"batchSleepDuration": "0", "NestedWaitSeconds": "0", "ArrayJobSize": "0"})
+    parameters = {"batchSleepDuration": "0", "NestedWaitSeconds": "0", "ArrayJobSize": "0", "RequestBucket": BUCKET}
+    stack = deployed(emulator, "large", parameters)
     stack.client("s3").create_bucket(Bucket=BUCKET)
     return stack
 

@@ -74,6 +74,26 @@ def test_workers_are_forked_from_the_runtimes_warm_interpreter(aws):
     assert pool.idle and all(isinstance(worker.process, ForkedProcess) for worker in pool.idle)
 
 
+WHO_AM_I = (
+    "import os, boto3\n"
+    "def handler(event, context):\n"
+    "    return [boto3.client('sts').get_caller_identity()['Arn'], os.environ['AWS_SESSION_TOKEN'] != '']\n"
+)
+
+
+def test_a_function_calls_with_a_session_of_its_role_and_its_workers_are_forked_all_the_same(aws):
+    names = [function(aws, name, WHO_AM_I) for name in ("first-role", "second-role")]
+    for name in names * 2:  # twice each: the same credentials, the same pool
+        response = aws["lambda"].invoke(FunctionName=name, Payload=b"{}")
+        assert json.loads(response["Payload"].read()) == [
+            f"arn:aws:sts::123456789012:assumed-role/{name}-role/{name}",
+            True,
+        ]
+    for name in names:
+        [pool] = [pool for key, pool in aws["emulator"].lambdas.pools.items() if key[0].endswith(f":{name}")]
+        assert pool.idle and all(isinstance(worker.process, ForkedProcess) for worker in pool.idle)
+
+
 def test_an_unhandled_error_is_reported_as_lambda_reports_it(aws):
     name = function(aws, "fails", "def handler(event, context):\n    raise ValueError('bad thing')\n")
     response = aws["lambda"].invoke(FunctionName=name, Payload=b"{}")
@@ -240,6 +260,19 @@ def test_array_children_see_their_index_and_a_failed_child_fails_the_array(aws, 
     assert aws["batch"].describe_jobs(jobs=[parent])["jobs"][0]["status"] == "FAILED"
 
 
+def test_terminating_an_array_job_terminates_its_children_and_lists_it_failed(aws, queue):
+    arn = definition(aws, "array-forever", ["sh", "-c", "sleep 300 & wait"])
+    parent = aws["batch"].submit_job(
+        jobName="terminated-array", jobQueue=queue, jobDefinition=arn, arrayProperties={"size": 3}
+    )["jobId"]  # two run, the third waits for room
+    aws["batch"].terminate_job(jobId=parent, reason="stopped by the test")
+
+    children = wait_stopped(aws, [f"{parent}:{i}" for i in range(3)])
+    assert [(c["status"], c["statusReason"]) for c in children] == [("FAILED", "stopped by the test")] * 3
+    listed = aws["batch"].list_jobs(jobQueue=queue, jobStatus="FAILED")["jobSummaryList"]
+    assert parent in {j["jobId"] for j in listed}, "ListJobs shows the array job ended, as DescribeJobs does"
+
+
 def test_retry_strategy_retries_only_what_its_rules_say(aws, queue):
     retried = definition(
         aws,
@@ -288,6 +321,12 @@ def test_a_map_child_that_fails_inside_the_emulator_ends_failed_and_its_map_does
     definition = {"StartAt": "Map", "States": {"Map": {"Type": "Map", "ItemProcessor": processor, "End": True}}}
     role = aws["iam"].create_role(RoleName="map-role", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
     machine = sfn.create_state_machine(name="crashing-child", definition=json.dumps(definition), roleArn=role)
+    starts_children = {"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine["stateMachineArn"]}
+    aws["iam"].put_role_policy(
+        RoleName="map-role",
+        PolicyName="children",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [starts_children]}),
+    )
     items = [{"item": i} for i in range(3)]
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(items))["executionArn"]
     deadline = time.monotonic() + 60

@@ -22,6 +22,7 @@ def test_ten_thousand_entries_at_a_hundred_batches_at_once_are_each_accounted_on
             "Patterns": "lean",
             "MapMaxConcurrency": str(CONCURRENCY),
             "MaxVcpus": str(CONCURRENCY // 4),  # 0.25 vCPU a job: room for every batch's job at once
+            "RequestBucket": "scale-requests",  # the Prepare function may read the request there
         },
     )
     s3 = stack.client("s3")

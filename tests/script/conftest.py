@@ -27,7 +27,9 @@ def endpoint(emulator: Emulator) -> str:
 
 @pytest.fixture
 def clients(endpoint: str) -> dict[str, Any]:
-    return {name: boto3.client(name, endpoint_url=endpoint) for name in ("stepfunctions", "sqs", "s3", "dynamodb")}
+    return {
+        name: boto3.client(name, endpoint_url=endpoint) for name in ("stepfunctions", "sqs", "s3", "dynamodb", "iam")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,12 @@ def runs_bucket(endpoint: str) -> str:
 @pytest.fixture
 def waiting_tasks(clients: dict[str, Any], token_table: str) -> WaitingTasks:
     return ReferencedTasks(
-        clients["dynamodb"], token_table, clients["stepfunctions"], clients["sqs"], heartbeat_seconds=HEARTBEAT_SECONDS
+        clients["dynamodb"],
+        token_table,
+        clients["stepfunctions"],
+        clients["sqs"],
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        iam=clients["iam"],
     )
 
 

@@ -353,3 +353,25 @@ def test_a_function_that_bundles_botocore_bundles_its_boto3_too():
         if "aws-xray-sdk" in pins:  # it depends on botocore: the runtime's boto3 would not match it
             for package in ("boto3", "botocore", "s3transfer", "jmespath"):
                 assert pins.get(package) == development[package], f"{requirements}: {package}"
+
+
+def test_the_architecture_guide_says_what_each_role_may_do_as_the_template_allows():
+    """docs/architecture.md, "What each role may do, and why": a row per role of the stack, naming every
+    action the role's policies allow, and none they do not (the managed policies aside)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## What each role may do, and why", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^\| `(\w+)`[^|]*\| ([^|]*) \|", section, flags=re.MULTILINE)
+    }
+    for role, said in list(rows.items()):
+        if (alias := re.match(r"As `(\w+)`", said)) is not None:
+            rows[role] = f"{said} {rows[alias.group(1)]}"
+    roles = {n for n, r in translated_template()["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(rows) == roles
+    granted: dict[str, set[str]] = {role: set() for role in roles}
+    for role, statement in role_statements():
+        granted[role] |= set(as_list(statement["Action"]))
+    for role in roles:
+        said = set(re.findall(r"`([a-z0-9-]+:[A-Za-z*]+)`", rows[role]))
+        assert granted[role] == said, (role, sorted(granted[role] - said), sorted(said - granted[role]))
