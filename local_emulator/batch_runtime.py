@@ -139,25 +139,28 @@ class BatchRuntime:
         """Why the task cannot start, as ECS words it, when its execution role may not create the attempt's
         log stream (the awslogs driver does it with that role as the task starts); None when it may, or
         when the job definition names no execution role."""
-        from local_emulator.patches import iam_enforcement
-
         properties = job.job_definition.container_properties or {}
         role = properties.get("executionRoleArn")
         if not role or (properties.get("logConfiguration") or {}).get("logDriver", "awslogs") != "awslogs":
             return None
-        try:
-            iam_enforcement.authorize_role(
-                role,
-                "logs:CreateLogStream",
-                _log_stream_arn(job),
-                session_name=_task_id(job, attempt),
-                region=self.region,
-            )
-        except iam_enforcement.RequestRefusedError as refusal:
+        refusal = self._refused_to_execution_role(job, attempt, role, "logs:CreateLogStream")
+        if refusal is not None:
             return (
                 "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
                 f"failed to create Cloudwatch log stream: AccessDeniedException: {refusal.message()}"
             )
+        return None
+
+    def _refused_to_execution_role(self, job: Any, attempt: int, role: str, action: str) -> Any:
+        """Whether the job's execution role may take ACTION on its log stream: None, or the refusal."""
+        from local_emulator.patches import iam_enforcement
+
+        try:
+            iam_enforcement.authorize_role(
+                role, action, _log_stream_arn(job), session_name=_task_id(job, attempt), region=self.region
+            )
+        except iam_enforcement.RequestRefusedError as refusal:
+            return refusal
         return None
 
     def _run_process(self, job: Any, attempt: int) -> tuple[int, str | None]:
@@ -246,22 +249,13 @@ class BatchRuntime:
     def _publish_logs(self, job: Any, attempt: int, output: str) -> None:
         """The attempt's output, in its log stream, as the awslogs driver sends it: with the execution role
         (what it may not send is lost, the job runs all the same)."""
-        from local_emulator.patches import iam_enforcement
 
         properties = job.job_definition.container_properties or {}
         role = properties.get("executionRoleArn")
-        if role:
-            try:
-                iam_enforcement.authorize_role(
-                    role,
-                    "logs:PutLogEvents",
-                    _log_stream_arn(job),
-                    session_name=_task_id(job, attempt),
-                    region=self.region,
-                )
-            except iam_enforcement.RequestRefusedError as refusal:
-                LOG.warning("the log of job %s was not written: %s", job.job_id, refusal.message())
-                return
+        refusal = self._refused_to_execution_role(job, attempt, role, "logs:PutLogEvents") if role else None
+        if refusal is not None:
+            LOG.warning("the log of job %s was not written: %s", job.job_id, refusal.message())
+            return
         options = (properties.get("logConfiguration") or {}).get("options") or {}
         group = options.get("awslogs-group", "/aws/batch/job")
         logs = job._log_backend
