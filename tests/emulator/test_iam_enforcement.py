@@ -148,14 +148,19 @@ def stack(emulator: Emulator) -> Deployed:
     return deployed(emulator, "iam", CALLBACK_ONLY)
 
 
-def root(emulator: Emulator, service: str) -> Any:
+def keyed(emulator: Emulator, service: str, key: str, secret: str) -> Any:
+    """A client signing with KEY and SECRET."""
     return boto3.client(
         service,
         endpoint_url=emulator.endpoint_url,
         region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
     )
+
+
+def root(emulator: Emulator, service: str) -> Any:
+    return keyed(emulator, service, "local", "local")
 
 
 def as_role(emulator: Emulator, role_name: str) -> Callable[[str], Any]:
@@ -328,13 +333,7 @@ def test_an_explicit_deny_wins_over_any_allow(emulator: Emulator):
 def test_the_root_key_may_do_anything_and_an_unknown_key_nothing(emulator: Emulator):
     assert root(emulator, "sts").get_caller_identity()["Account"] == ACCOUNT
     root(emulator, "sqs").create_queue(QueueName="iam-root")
-    stranger = boto3.client(
-        "sqs",
-        endpoint_url=emulator.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="AKIAUNKNOWNKEY000000",
-        aws_secret_access_key="x",
-    )
+    stranger = keyed(emulator, "sqs", "AKIAUNKNOWNKEY000000", "x")
     assert refused(lambda: stranger.list_queues())["Code"] == "InvalidClientTokenId"
 
 
@@ -496,13 +495,7 @@ def test_a_run_succeeds_with_iam_enforced(stack: Deployed):
 
 # == what runs with a role calls with its credentials ========================================
 def test_the_step_functions_engines_own_key_is_no_identity(emulator: Emulator):
-    engine = boto3.client(
-        "sqs",
-        endpoint_url=emulator.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="ak",
-        aws_secret_access_key="sk",
-    )
+    engine = keyed(emulator, "sqs", "ak", "sk")
     assert refused(lambda: engine.list_queues())["Code"] == "InvalidClientTokenId"
 
 
