@@ -152,7 +152,7 @@ class Held:
         """Hold LEVEL children, jobs, items and objects (each run's batch leaves one of each)."""
         sfn = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
         children = children_of(sfn)
-        model = next(c for c in children.listed() if c.map_run_arn == self.map_run)
+        model = children.of_map_run(self.map_run)[0]
         other_run = self.map_run.rsplit(":", 1)[0] + ":earlier-runs"  # children of other, ended runs
 
         def ended_at_once(job: Job) -> None:
@@ -171,6 +171,7 @@ class Held:
                 child.exec_arn = model.exec_arn.rsplit(":", 1)[0] + ":" + child.name
                 child.map_run_arn = other_run
                 children.add(child)
+                children.ended(child)
                 batch.submit_job(
                     f"run-earlier-b{i:09d}",
                     self.definition,

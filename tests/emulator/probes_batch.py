@@ -88,3 +88,19 @@ def batch_throttles_a_burst_as_aws_does(aws: Aws) -> bool:
     # Each API has a bucket of its own: ListJobs spent, SubmitJob is still admitted.
     batch.submit_job(jobName="probe", jobQueue=queue, jobDefinition=job_definition(aws, ["true"]))
     return sync_job_outlasts_throttled_polls(aws)
+
+
+@probe("describe_jobs_takes_up_to_100_by_id")
+def describe_jobs_refuses_more_than_100(aws: Aws) -> bool:
+    batch = aws.client("batch")
+    queue, definition = job_queue(aws), job_definition(aws, ["true"])
+    job = batch.submit_job(jobName="probe", jobQueue=queue, jobDefinition=definition)
+    by_id = batch.describe_jobs(jobs=[job["jobId"]])["jobs"]
+    by_arn = batch.describe_jobs(jobs=[job["jobArn"], "no-such-job"])["jobs"]
+    if [j["jobId"] for j in by_id + by_arn] != [job["jobId"]] * 2:
+        return False
+    try:
+        batch.describe_jobs(jobs=[job["jobId"]] + [unique("job") for _ in range(100)])
+    except batch.exceptions.ClientException as error:
+        return "Maximum number of jobs supported is 100" in error.response["Error"]["Message"]
+    return False
