@@ -18,7 +18,7 @@ export UV_PYTHON_DOWNLOADS := never
 # processes (emulators, tools, test workers) compiled every module it imported again.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup system-tools demo serve build validate lint test test-fast test-scale bench clean
+.PHONY: setup system-tools browser demo serve build validate lint test test-fast test-scale bench clean
 
 # The demo's job works 1 s instead of the template's 20 (a template parameter, as on AWS).
 DEMO_PARAMS := --param batchSleepDuration=1 --param NestedWaitSeconds=1 --param Patterns=full
@@ -33,6 +33,16 @@ system-tools:
 			echo "==> installing$$missing (Debian packages)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else echo "missing:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+# The run report's browser test (tests/report) looks at a report as a person would, in Debian's
+# headless Chromium: make test and make test-fast install it, make demo does not need it.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "==> installing chromium (Debian package)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "missing: chromium (Debian/Ubuntu: sudo apt-get install chromium)"; exit 1; fi; \
 	fi
 
 # uv (pinned in requirements/uv.txt) installs every environment from its fully pinned file. .venv is
@@ -69,8 +79,8 @@ build: setup
 	PATH="$$dir:$$PATH" $(SAM) build
 
 demo: system-tools $(VENV)/.installed
-	@echo "==> demo: the sample payload through the template, state machines, functions and script on the local emulator"
-	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) run test-inputs/orchestrator-step-function-payload.json
+	@echo "==> demo: the sample workload (examples/s3-digest) through the template, state machines, functions and script on the local emulator"
+	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) run --inputs examples/s3-digest/inputs examples/s3-digest/request.json
 
 serve: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m local_emulator $(DEMO_PARAMS) serve
@@ -86,7 +96,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	shellcheck -s sh batch-script/*.sh
 
-test: lint
+test: lint browser
 	@echo "==> test: every test (pytest markers: unit, script, template, emulator, slow; see docs/development.md)"
 	$(VENV)/bin/python -m pytest -m "not scale and not minutes"
 
@@ -94,7 +104,7 @@ test-scale: system-tools $(VENV)/.installed
 	@echo "==> test-scale: 10,000 entries at 100 batches at once (tests/scale), and the heartbeat timeouts at AWS's 120 s floor"
 	$(VENV)/bin/python -m pytest -m "scale or minutes" -n 3
 
-test-fast: system-tools $(VENV)/.installed
+test-fast: system-tools browser $(VENV)/.installed
 	@echo "==> test-fast: unit, template and script tests, not the slow ones"
 	$(VENV)/bin/python -m pytest -m "not emulator and not slow and not scale and not minutes"
 

@@ -1,182 +1,117 @@
 #!/bin/sh
-# Sample AWS Batch job: one batch of entries. It reads its task's token and its entries by the
-# reference it was given, works through the entries a few at a time (sending heartbeats to the
-# waiting Step Functions task meanwhile), writes each entry's result to the run's results in S3,
-# and reports the counts with SendTaskSuccess. One entry's failure fails that entry only; a
-# failure of the job itself (signal included) is reported with SendTaskFailure, and the job exits
-# non-zero.
+# The job of one batch of entries: it runs the stack's entry command once per entry (see
+# docs/entry-contract.md), a few at a time, while it sends heartbeats to the waiting Step Functions
+# task; then it uploads every entry's output files and the batch's report to the runs bucket and
+# reports with SendTaskSuccess. The Account function turns the report into the entries' results.
+# A failure of the job itself (signal included) is reported with SendTaskFailure, and the job
+# exits non-zero.
 #
-# usage: batch-notify-step-function.sh TASK_REF RESULTS_KEY SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
-#   TASK_REF       reference of the waiting task's token and the batch's entries in the table
+# usage: batch-notify-step-function.sh TASK_REF REPORT_KEY SLEEP_SECONDS HEARTBEAT_INTERVAL_SECONDS
+#   TASK_REF       reference of the waiting task's token and the batch's plan in the table
 #                  $TASK_TOKEN_TABLE (the job never receives the token itself: Batch shows
 #                  parameters to anyone who can describe the job), or "none" for a child of the
-#                  array job, which only works SLEEP_SECONDS (Step Functions waits for the job itself)
-#   RESULTS_KEY    key in the bucket $RUNS_BUCKET of the batch's results (JSON Lines, one per entry)
-#   SLEEP_SECONDS  seconds of (pretend) work per entry; an entry with "expectedJobStatus": "FAILED"
-#                  fails (Job.SimulatedFailure)
+#                  array job, which only sleeps SLEEP_SECONDS (Step Functions waits for the job itself)
+#   REPORT_KEY     key in the bucket $RUNS_BUCKET of the batch's report (written at the end)
+#   SLEEP_SECONDS  an array child's seconds of (pretend) work
 #   HEARTBEAT_INTERVAL_SECONDS  seconds between heartbeats; 0 sends one at the start only
-# ENTRY_PARALLELISM (default 10): entries worked on at once.
 #
-# POSIX sh (dash, busybox). JSON is read and built by jq, or python3 when the image has no jq
-# (BATCH_JSON_TOOL=jq|python3 chooses); no value is ever pasted into JSON text by the shell.
-# The task token is a credential: it is never printed and never put on a command line.
+# What it needs of the image: a POSIX sh and its utilities (mkdir, cat, rm, find, tail, wc, date,
+# sleep, kill) and the AWS CLI; no jq, no python3. It never parses JSON: the submit function wrote
+# the batch's plan as lines of text, and the report it writes is lengths and bytes. No value of an
+# entry is ever pasted into a command line or into JSON text by the shell. The task token is a
+# credential: it is never printed and never put on a command line.
 set -eu
 
 task_ref=${1:-none}
 task_token=none
-results_key=${2:-none}
+report_key=${2:-none}
 sleep_seconds=${3:-0}
 heartbeat_interval=${4:-0}
-parallelism=${ENTRY_PARALLELISM:-10}
 job_id=${AWS_BATCH_JOB_ID:-local}
-attempt=${AWS_BATCH_JOB_ATTEMPT:-1}
+job_attempt=${AWS_BATCH_JOB_ATTEMPT:-1}
 reported=no
-heartbeats=
+ticker=
 workdir=$(mktemp -d)
 export AWS_PAGER=""
 tab=$(printf '\t')
+# An entry's stdout and stderr and the files it writes are capped by ulimit -f (512-byte blocks):
+# a command printing without end is stopped (SIGXFSZ) instead of filling the container's disk.
+file_blocks=${ENTRY_MAX_FILE_BLOCKS:-2097152}
+kill_grace_seconds=${ENTRY_KILL_GRACE_SECONDS:-5}
 
 log() {
     printf '%s [job %s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$job_id" "$*"
 }
 
-json_tool=${BATCH_JSON_TOOL:-}
-if [ -z "$json_tool" ]; then
-    if command -v jq >/dev/null 2>&1; then json_tool=jq; else json_tool=python3; fi
-fi
+# Milliseconds since the epoch where date knows %N (GNU, busybox), else whole seconds.
+case "$(date +%N)" in
+*[!0-9]* | '') now_ms() { echo "$(($(date +%s) * 1000))"; } ;;
+*) now_ms() { t=$(date +%s%N) && echo "${t%??????}"; } ;;
+esac
 
-# make_json KIND [FILE]: prints what KIND says, from exported environment variables and FILE.
-#   lookup:   the GetItem request of the task's item, from TASK_TOKEN_TABLE and TASK_REF
-#   token:    the token in the GetItem response FILE (nothing when there is none)
-#   plan:     the entries kept in the GetItem response FILE, one per line: index TAB expected
-#             status TAB the entry as JSON
-#   results:  the batch's results as JSON Lines, from the entries (FILE, the GetItem response),
-#             FAILURES (a file of index TAB error TAB cause lines), JOB_ID and ATTEMPT
-#   success:  {taskToken, output} from TASK_TOKEN and the counts JOB_ID, ATTEMPT, SUCCEEDED, FAILED
-#   failure:  {taskToken, error, cause} from TASK_TOKEN, ERROR and CAUSE
-#   token_only: {taskToken} from TASK_TOKEN
-make_json() {
-    case "$json_tool" in
-    jq)
-        case "$1" in
-        lookup) jq -n -c '{TableName: env.TASK_TOKEN_TABLE, Key: {ref: {S: env.TASK_REF}}, ConsistentRead: true}' ;;
-        token) jq -r '.Item.taskToken.S // empty' "$2" ;;
-        plan) jq -r '.Item.entries.S | fromjson | .[] |
-                     [(.index | tostring), (.entry.expectedJobStatus // "SUCCEEDED"), (.entry | tojson)] | join("\t")' "$2" ;;
-        results) jq -c --rawfile failures "$FAILURES" '
-            ($failures | split("\n") | map(select(length > 0) | split("\t") | {key: .[0], value: .}) | from_entries) as $failed
-            | .Item.entries.S | fromjson | .[] | $failed[.index | tostring] as $f
-            | {index, name, status: (if $f then "FAILED" else "SUCCEEDED" end)}
-              + (if $f then {error: $f[1], cause: $f[2]} else {} end)
-              + {jobId: env.JOB_ID, attempt: (env.ATTEMPT | tonumber)}' "$2" ;;
-        success) jq -n -c '{taskToken: env.TASK_TOKEN, output: ({jobId: env.JOB_ID, attempt: (env.ATTEMPT | tonumber),
-                             succeeded: (env.SUCCEEDED | tonumber), failed: (env.FAILED | tonumber)} | tojson)}' ;;
-        failure) jq -n -c '{taskToken: env.TASK_TOKEN, error: env.ERROR, cause: env.CAUSE}' ;;
-        token_only) jq -n -c '{taskToken: env.TASK_TOKEN}' ;;
-        esac
-        ;;
-    python3)
-        python3 -c '
-import json, os, sys
-e = os.environ.get
-kind = sys.argv[1]
-def entries():
-    with open(sys.argv[2]) as f:
-        return json.loads(json.load(f)["Item"]["entries"]["S"])
-if kind == "lookup":
-    doc = {"TableName": e("TASK_TOKEN_TABLE"), "Key": {"ref": {"S": e("TASK_REF")}}, "ConsistentRead": True}
-elif kind == "token":
-    with open(sys.argv[2]) as f:
-        print(json.load(f).get("Item", {}).get("taskToken", {}).get("S", ""))
-    sys.exit(0)
-elif kind == "plan":
-    for item in entries():
-        entry = item["entry"]
-        print(item["index"], entry.get("expectedJobStatus", "SUCCEEDED"), json.dumps(entry, separators=(",", ":")), sep="\t")
-    sys.exit(0)
-elif kind == "results":
-    with open(e("FAILURES")) as f:
-        failed = {line.split("\t")[0]: line.rstrip("\n").split("\t") for line in f if line.strip()}
-    for item in entries():
-        f = failed.get(str(item["index"]))
-        result = {"index": item["index"], "name": item["name"], "status": "FAILED" if f else "SUCCEEDED"}
-        if f:
-            result |= {"error": f[1], "cause": f[2]}
-        result |= {"jobId": e("JOB_ID"), "attempt": int(e("ATTEMPT"))}
-        print(json.dumps(result, separators=(",", ":"), ensure_ascii=False).replace("\x7f", "\\u007f"))  # as jq
-    sys.exit(0)
-elif kind == "success":
-    output = {"jobId": e("JOB_ID"), "attempt": int(e("ATTEMPT")), "succeeded": int(e("SUCCEEDED")), "failed": int(e("FAILED"))}
-    doc = {"taskToken": e("TASK_TOKEN"), "output": json.dumps(output, separators=(",", ":"))}
-elif kind == "failure":
-    doc = {"taskToken": e("TASK_TOKEN"), "error": e("ERROR"), "cause": e("CAUSE")}
-else:
-    doc = {"taskToken": e("TASK_TOKEN")}
-print(json.dumps(doc, separators=(",", ":")))
-' "$@"
-        ;;
-    *)
-        echo "unknown BATCH_JSON_TOOL '$json_tool' (jq or python3)" >&2
-        return 2
-        ;;
-    esac
+# A token is base64 text: anything else could break the JSON it is written into, so it is refused.
+token_is_plain() {
+    case "$1" in '' | *[!A-Za-z0-9+/=_-]*) return 1 ;; esac
 }
 
-# call_sfn ACTION KIND: sends a request built by make_json KIND with the AWS CLI. It runs in
-# a subshell, so what it exports stays there. The request travels in a private file, so the
-# token is on no command line.
+# call_sfn ACTION [ERROR CAUSE | OUTPUT_FILE]: a callback request, in a private file, so the token
+# is on no command line. ERROR is a fixed word and CAUSE is made of numbers and fixed words.
 call_sfn() (
     request="$workdir/request.$$.json"
-    export TASK_TOKEN="$task_token"
     umask 077
-    make_json "$2" >"$request"
+    case "$1" in
+    send-task-heartbeat) printf '{"taskToken":"%s"}' "$task_token" >"$request" ;;
+    send-task-failure) printf '{"taskToken":"%s","error":"%s","cause":"%s"}' "$task_token" "$2" "$3" >"$request" ;;
+    send-task-success) printf '{"taskToken":"%s","output":"%s"}' "$task_token" "$(sed 's/"/\\"/g' "$2")" >"$request" ;;
+    esac
     aws stepfunctions "$1" --cli-input-json "file://$request" >/dev/null
     rm -f "$request"
 )
 
 report_failure() {
     [ "$task_token" != none ] || return 0
-    (export ERROR="$1" CAUSE="$2" && call_sfn send-task-failure failure)
+    call_sfn send-task-failure "$1" "$2"
     reported=yes
     log "reported failure $1"
 }
 
-# read_task: the task's item (token and entries) into $workdir/task.json, readable by this job
-# only; the lookup travels in a private file too.
-read_task() (
-    umask 077
-    export TASK_REF="$task_ref"
-    make_json lookup >"$workdir/lookup.json"
-    aws dynamodb get-item --cli-input-json "file://$workdir/lookup.json" --output json >"$workdir/task.json"
-)
-
 heartbeat() {
     [ "$task_token" != none ] || return 0
-    call_sfn send-task-heartbeat token_only
+    call_sfn send-task-heartbeat
+}
+
+# An entry's processes are those whose environment holds its marker, ENTRY_PROCESS (Linux's /proc,
+# as on Fargate): a daemon it forked is one of them although it left the process tree.
+signal_entry() { # SIGNAL MARKER
+    pids=$(grep -l -F "ENTRY_PROCESS=$2" /proc/[0-9]*/environ 2>/dev/null | sed 's,^/proc/,,; s,/environ$,,') || true
+    # shellcheck disable=SC2086 # the list of process ids is split on purpose
+    [ -z "$pids" ] || kill -s "$1" $pids 2>/dev/null || true
 }
 
 # The loop is stopped by a file, not a signal: a TERM sent before the loop's subshell has set its
-# trap is lost (dash and busybox, about 4 times in 5 right after the fork), and the job then
-# waited for it for ever while its heartbeats kept the task alive.
-stop_heartbeats() {
-    if [ -n "$heartbeats" ]; then
-        : >"$workdir/heartbeats.stop"
-        wait "$heartbeats" 2>/dev/null || true
-        heartbeats=
+# trap is lost (dash and busybox, about 4 times in 5 right after the fork).
+stop_ticker() {
+    if [ -n "$ticker" ]; then
+        : >"$workdir/ticker.stop"
+        wait "$ticker" 2>/dev/null || true
+        ticker=
     fi
 }
 
 on_exit() {
     status=$?
     trap - EXIT
-    stop_heartbeats
+    stop_ticker
+    for running in "$workdir"/running/*; do
+        [ -f "$running" ] && read -r marker _ <"$running" && signal_entry KILL "$marker"
+    done
     if [ "$status" -ne 0 ] && [ "$reported" = no ]; then
         case "$status" in
         2) error=Job.InvalidInput ;;
         143 | 137 | 130) error=Job.Terminated ;;
         *) error=Job.Failed ;;
         esac
-        report_failure "$error" "batch job $job_id (attempt $attempt) exited with status $status" ||
+        report_failure "$error" "batch job $job_id (attempt $job_attempt) exited with status $status" ||
             log "could not report the failure"
     fi
     rm -rf "$workdir"
@@ -191,76 +126,168 @@ pause() {
     wait $! # interruptible, so that a TERM from Batch is handled at once
 }
 
-# The token first, so that bad arguments are reported to the task (Job.InvalidInput).
-if [ "$task_ref" != none ]; then
-    if ! read_task || ! task_token=$(make_json token "$workdir/task.json") || [ -z "$task_token" ]; then
-        task_token=none
-        log "the task of reference ...$(printf '%s' "$task_ref" | tail -c 8) cannot be read: nothing to report to"
-        exit 3
-    fi
-    log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
-fi
-case "$sleep_seconds" in '' | *[!0-9]*) log "SLEEP_SECONDS must be a whole number" && exit 2 ;; esac
-case "$heartbeat_interval" in '' | *[!0-9]*) log "HEARTBEAT_INTERVAL_SECONDS must be a whole number" && exit 2 ;; esac
-case "$parallelism" in '' | 0 | *[!0-9]*) log "ENTRY_PARALLELISM must be a positive whole number" && exit 2 ;; esac
-
+check_arguments() {
+    case "$sleep_seconds" in '' | *[!0-9]*) log "SLEEP_SECONDS must be a whole number" && exit 2 ;; esac
+    case "$heartbeat_interval" in '' | *[!0-9]*) log "HEARTBEAT_INTERVAL_SECONDS must be a whole number" && exit 2 ;; esac
+}
 if [ "$task_ref" = none ]; then
+    check_arguments
     log "started (array child ${AWS_BATCH_JOB_ARRAY_INDEX:-}); no task token: Step Functions waits for this job itself"
     pause "$sleep_seconds"
     log "done"
     exit 0
 fi
-case "$results_key" in none | '') log "RESULTS_KEY is missing" && exit 2 ;; esac
-if ! make_json plan "$workdir/task.json" >"$workdir/plan.tsv"; then
-    log "the task's entries cannot be read"
+
+# The token and the plan's key, read by a lookup that travels in a private file.
+(
+    umask 077
+    case "$task_ref" in '' | *[!A-Za-z0-9_-]*) exit 1 ;; esac
+    printf '{"TableName":"%s","Key":{"ref":{"S":"%s"}},"ConsistentRead":true,"ProjectionExpression":"taskToken, planKey"}' \
+        "$TASK_TOKEN_TABLE" "$task_ref" >"$workdir/lookup.json"
+    aws dynamodb get-item --cli-input-json "file://$workdir/lookup.json" \
+        --query '[Item.taskToken.S, Item.planKey.S]' --output text >"$workdir/task.txt"
+) || true
+IFS=$tab read -r task_token plan_key <"$workdir/task.txt" 2>/dev/null || true
+if ! token_is_plain "${task_token:-}" || [ "${plan_key:-None}" = None ]; then
+    task_token=none
+    log "the task of reference ...$(printf '%s' "$task_ref" | tail -c 8) cannot be read: nothing to report to"
+    exit 3
+fi
+log "started; reporting to task token ...$(printf '%s' "$task_token" | tail -c 8)"
+check_arguments # after the token is known, so that bad arguments are reported to the task (Job.InvalidInput)
+case "$report_key" in none | '') log "REPORT_KEY is missing" && exit 2 ;; esac
+if ! aws s3api get-object --bucket "$RUNS_BUCKET" --key "$plan_key" "$workdir/plan.txt" >/dev/null; then
+    log "the batch's plan cannot be read"
     exit 2
 fi
 
-heartbeat
-if [ "$heartbeat_interval" -gt 0 ]; then
-    (
-        trap - EXIT
-        napped=0
-        while [ ! -e "$workdir/heartbeats.stop" ]; do
-            pause 1
-            napped=$((napped + 1))
-            if [ "$napped" -ge "$heartbeat_interval" ] && [ ! -e "$workdir/heartbeats.stop" ]; then
-                napped=0
-                heartbeat || log "heartbeat not sent"
-            fi
-        done
-    ) &
-    heartbeats=$!
+# The plan: "setting<TAB>value" lines, an empty line, then "index<TAB>name<TAB>entry as JSON" lines.
+command='' timeout=0 attempts=1 backoff=0 parallelism=1 outputs='' run_id='' max_files=0
+while IFS=$tab read -r setting value; do
+    case "$setting" in
+    '') break ;;
+    command) command=$value ;;
+    timeout) timeout=$value ;;
+    attempts) attempts=$value ;;
+    backoff) backoff=$value ;;
+    parallelism) parallelism=$value ;;
+    outputs) outputs=$value ;;
+    run) run_id=$value ;;
+    maxfiles) max_files=$value ;;
+    esac
+done <"$workdir/plan.txt"
+for number in "$timeout" "$attempts" "$backoff" "$parallelism" "$max_files"; do
+    case "$number" in '' | *[!0-9]*) log "the plan's settings are not whole numbers" && exit 2 ;; esac
+done
+if [ -z "$command" ] || [ "$attempts" -lt 1 ] || [ "$parallelism" -lt 1 ]; then
+    log "the plan has no command, or no attempt or entry at once" && exit 2
 fi
 
-mkdir "$workdir/failed"
-fail_entry() { # INDEX ERROR CAUSE
-    printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ')" >"$workdir/failed/$1"
-}
+# The sample command the stack ships (SampleCommandName), on the PATH when the command names it.
+sample=${SAMPLE_COMMAND_KEY:-}
+sample=${sample%.*}
+if [ -n "$sample" ] && { [ "$command" = "$sample" ] || [ "${command#"$sample "}" != "$command" ]; }; then
+    mkdir "$workdir/bin"
+    aws s3api get-object --bucket "$BATCH_SCRIPT_BUCKET" --key "$SAMPLE_COMMAND_KEY" \
+        --version-id "$SAMPLE_COMMAND_VERSION" "$workdir/bin/$sample" >/dev/null
+    chmod +x "$workdir/bin/$sample"
+    PATH="$workdir/bin:$PATH"
+fi
 
-# do_entry INDEX EXPECTED ENTRY_JSON: the work of one entry (here: sleep, and fail when the entry
-# asks to). A non-zero status fails the entry; fail_entry gives it an error and a cause.
-do_entry() {
-    [ "$sleep_seconds" -eq 0 ] || pause "$sleep_seconds"
-    if [ "$2" = FAILED ]; then
-        fail_entry "$1" Job.SimulatedFailure "the entry asked this sample job to fail (expectedJobStatus FAILED)"
-        return 1
-    fi
-}
+mkdir "$workdir/running" "$workdir/timedout" "$workdir/ended" "$workdir/outputs"
+sed '1,/^$/d' "$workdir/plan.txt" >"$workdir/entries.txt"
 
-run_entry() {
+# The ticker: every second, a heartbeat when due, and the entries past their deadline stopped
+# (TERM to the whole process tree, KILL after the grace).
+heartbeat
+(
     trap - EXIT
-    status=0
-    do_entry "$@" || status=$?
-    if [ "$status" -ne 0 ] && [ ! -e "$workdir/failed/$1" ]; then
-        fail_entry "$1" Entry.Failed "the entry's work exited with status $status"
+    napped=0
+    while [ ! -e "$workdir/ticker.stop" ]; do
+        pause 1
+        now=$(date +%s)
+        for running in "$workdir"/running/*; do
+            [ -f "$running" ] || continue
+            read -r marker deadline killed_at <"$running" || continue
+            if [ "${killed_at:-0}" -gt 0 ]; then
+                [ $((now - killed_at)) -lt "$kill_grace_seconds" ] || signal_entry KILL "$marker"
+            elif [ "$deadline" -gt 0 ] && [ "$now" -ge "$deadline" ] && [ -f "$running" ]; then
+                : >"$workdir/timedout/${running##*/}"
+                printf '%s %s %s\n' "$marker" "$deadline" "$now" >"$running"
+                signal_entry TERM "$marker"
+            fi
+        done
+        napped=$((napped + 1))
+        if [ "$heartbeat_interval" -gt 0 ] && [ "$napped" -ge "$heartbeat_interval" ] && [ ! -e "$workdir/ticker.stop" ]; then
+            napped=0
+            heartbeat || log "heartbeat not sent"
+        fi
+    done
+) &
+ticker=$!
+
+# run_entry INDEX NAME ENTRY_JSON: the entry's attempts; leaves its record in ended/INDEX: a header
+# line of numbers, then its output document and the end of its standard error.
+run_entry() {
+    trap - EXIT TERM INT
+    dir="$workdir/e$1"
+    mkdir -p "$dir/work" "$workdir/outputs/$1"
+    printf '%s\n' "$3" >"$dir/entry.json"
+    started=$(now_ms)
+    attempt=0
+    timed_out=0
+    while :; do
+        attempt=$((attempt + 1))
+        rm -f "$dir/output.json" "$workdir/timedout/$1"
+        marker="$job_id/$job_attempt/$1/$attempt/"
+        # shellcheck disable=SC2094 # the entry's file is its standard input too, and is only read
+        (
+            ulimit -f "$file_blocks"
+            cd "$dir/work"
+            ENTRY_INDEX=$1 ENTRY_NAME=$2 ENTRY_RUN=$run_id ENTRY_ATTEMPT=$attempt ENTRY_FILE="$dir/entry.json" \
+                ENTRY_OUTPUT="$dir/output.json" ENTRY_OUTPUT_DIR="$workdir/outputs/$1" ENTRY_PROCESS=$marker \
+                exec sh -c "$command" entry <"$dir/entry.json" >"$dir/stdout" 2>"$dir/stderr"
+        ) &
+        pid=$!
+        deadline=0
+        [ "$timeout" -eq 0 ] || deadline=$(($(date +%s) + timeout))
+        printf '%s %s 0\n' "$marker" "$deadline" >"$workdir/running/$1"
+        status=0
+        wait "$pid" || status=$?
+        rm -f "$workdir/running/$1"
+        signal_entry KILL "$marker" # what it left running (a daemon it forked) does not outlive it
+        timed_out=0
+        [ ! -e "$workdir/timedout/$1" ] || timed_out=1
+        if [ "$status" -eq 0 ] || [ "$attempt" -ge "$attempts" ]; then break; fi
+        [ "$backoff" -eq 0 ] || pause $((backoff << (attempt - 1)))
+    done
+    rm -f "$workdir/timedout/$1"
+    ended=$(now_ms)
+    [ -f "$dir/output.json" ] || : >"$dir/output.json"
+    tail -c 4096 "$dir/stderr" >"$dir/stderr.tail"
+    if [ "$status" -ne 0 ]; then # what a failed entry printed goes to the job's log, its last 4 KiB a stream
+        log "entry $1 failed (exit $status, attempt $attempt); its stdout and stderr end with:"
+        tail -c 4096 "$dir/stdout"
+        cat "$dir/stderr.tail"
     fi
+    # Past the plan's maxfiles, none of its files is uploaded (the entry fails, Entry.TooManyOutputs).
+    files=$(($(find "$workdir/outputs/$1" -type f | wc -l)))
+    [ "$files" -le "$max_files" ] || rm -rf "${workdir:?}/outputs/$1"
+    {
+        printf 'entry %s %s %s %s %s %s %s %s %s\n' "$1" "$status" "$timed_out" "$attempt" "$started" "$ended" \
+            "$(($(wc -c <"$dir/output.json")))" "$(($(wc -c <"$dir/stderr.tail")))" "$files"
+        cat "$dir/output.json" "$dir/stderr.tail"
+    } >"$workdir/ended/$1.part"
+    mv "$workdir/ended/$1.part" "$workdir/ended/$1"
+    rm -rf "$dir"
 }
 
 total=0
 running=
-while IFS=$tab read -r index expected entry; do
-    run_entry "$index" "$expected" "$entry" &
+while IFS=$tab read -r index name entry; do
+    [ -n "$index" ] || continue
+    case "$index" in *[!0-9]*) continue ;; esac
+    run_entry "$index" "$name" "$entry" &
     running="$running $!"
     total=$((total + 1))
     if [ $((total % parallelism)) -eq 0 ]; then
@@ -268,20 +295,29 @@ while IFS=$tab read -r index expected entry; do
         wait $running
         running=
     fi
-done <"$workdir/plan.tsv"
+done <"$workdir/entries.txt"
 # shellcheck disable=SC2086
 [ -z "$running" ] || wait $running
-stop_heartbeats
+stop_ticker
 
-failed=$(find "$workdir/failed" -type f | wc -l | tr -d ' ')
-find "$workdir/failed" -type f -exec cat {} + >"$workdir/failures.tsv"
-export JOB_ID="$job_id" ATTEMPT="$attempt" FAILURES="$workdir/failures.tsv"
-make_json results "$workdir/task.json" >"$workdir/results.jsonl"
-# A task that closed meanwhile (its timeout) has had its batch accounted as failed: results
-# written now would contradict that account. The heartbeat is refused then, and the job stops.
+# The report: every entry's record, in the plan's order.
+: >"$workdir/report"
+failed=0
+while IFS=$tab read -r index _; do
+    case "$index" in '' | *[!0-9]*) continue ;; esac
+    read -r _ _ status _ <"$workdir/ended/$index"
+    [ "$status" -eq 0 ] || failed=$((failed + 1))
+    cat "$workdir/ended/$index" >>"$workdir/report"
+done <"$workdir/entries.txt"
+# A task that closed meanwhile (its timeout) has had its batch accounted as failed: the job stops.
 heartbeat
-aws s3api put-object --bucket "$RUNS_BUCKET" --key "$results_key" --body "$workdir/results.jsonl" \
-    --content-type application/x-ndjson >/dev/null
-(export SUCCEEDED=$((total - failed)) FAILED="$failed" && call_sfn send-task-success success)
+if [ -n "$(find "$workdir/outputs" -type f | head -n 1)" ]; then
+    aws s3 cp --recursive --only-show-errors "$workdir/outputs/" "$outputs"
+fi
+aws s3api put-object --bucket "$RUNS_BUCKET" --key "$report_key" --body "$workdir/report" \
+    --content-type application/octet-stream >/dev/null
+printf '{"jobId":"%s","attempt":%s,"entries":%s,"failed":%s}' "$job_id" "$job_attempt" "$total" "$failed" \
+    >"$workdir/output.json"
+call_sfn send-task-success "$workdir/output.json"
 reported=yes
 log "reported $total entries: $((total - failed)) succeeded, $failed failed"

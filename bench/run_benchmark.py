@@ -57,6 +57,10 @@ from local_emulator.runner import OrchestratorRun
 from local_emulator.server import ACCOUNT_ID, REGION, Emulator, free_port
 from local_emulator.waiting_tasks import ReferencedTasks
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "runs"))
+from batch_plan import plan_text
+from batch_report import records
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Jobs at once, tried for the floor and for the run. On 2 cores the floor was slowest at 4 in every sweep
@@ -81,11 +85,12 @@ FARGATE_START_SECONDS = 60  # what a job pays on AWS before its script runs (45-
 
 
 REQUESTS_BUCKET = "bench-requests"
+ENTRY_COMMAND = "true"  # the bare work of an entry: the benchmark measures what surrounds it
 
 
 def parameters(concurrency: int) -> dict[str, str]:
     return {
-        "batchSleepDuration": "0",
+        "EntryCommand": ENTRY_COMMAND,
         "ArrayJobSize": "0",
         "NestedWaitSeconds": "0",
         "Patterns": "lean",
@@ -226,6 +231,7 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
         definition = batch.get_job_definition(stack.outputs["JobDefinitionArn"])
         container_env = {e["name"]: e["value"] for e in definition.container_properties["environment"]}
         # Every token is made before the first process starts, with a bound as long as the whole floor.
+        bucket = container_env["RUNS_BUCKET"]
         tasks = ReferencedTasks(
             dynamodb,
             container_env["TASK_TOKEN_TABLE"],
@@ -234,11 +240,26 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
             timeout_seconds=7200,
             heartbeat_seconds=7000,
             iam=boto3.client("iam", endpoint_url=endpoint),
+            s3=s3,
+            bucket=bucket,
         )
         spans = [(first, min(first + batch_size, entries) - 1) for first in range(0, entries, batch_size)]
+        settings = {  # the stack's entry settings, as the prepare function would choose them
+            "command": ENTRY_COMMAND,
+            "timeout": stack.parameters.get("EntryTimeoutSeconds", 300),
+            "attempts": stack.parameters.get("EntryAttempts", 2),
+            "backoff": stack.parameters.get("EntryBackoffSeconds", 1),
+            "parallelism": stack.parameters.get("EntryParallelism", 4),
+            "outputs": f"s3://{bucket}/runs/floor/outputs/",
+            "run": "floor",
+            "maxfiles": 1000,
+        }
         waiting = [
             tasks.start(
-                entries=[{"index": i, "name": f"entry{i}", "entry": {"name": f"entry{i}"}} for i in range(a, b + 1)]
+                plan=plan_text(
+                    settings,
+                    [{"index": i, "name": f"entry{i}", "entry": {"name": f"entry{i}"}} for i in range(a, b + 1)],
+                )
             )
             for a, b in spans
         ]
@@ -251,8 +272,8 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
             for index, (first, last) in enumerate(spans):
                 parameters = {
                     "taskRef": waiting[index].ref,
-                    # Where the job role may write a batch's results (runs/*/results/*).
-                    "resultsKey": f"runs/floor/results/{first:09d}-{last:09d}.jsonl",
+                    # Where the job role may write a batch's report (runs/*/reports/*).
+                    "reportKey": f"runs/floor/reports/{first:09d}-{last:09d}.bin",
                     "heartbeatIntervalSeconds": str(int(stack.parameters["JobHeartbeatSeconds"]) // 3),
                 }
                 _, job_id, _ = batch.submit_job(
@@ -289,15 +310,8 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
             log = (Path(tmp) / str(failed[0]) / "output.log").read_text(errors="replace")[-1000:]
             raise RuntimeError(f"{len(failed)} bare job processes failed; the first one's output:\n{log}")
         outcomes = Counter(tasks.outcome(task)["status"] for task in waiting)
-        bucket = container_env["RUNS_BUCKET"]
-        results = sum(
-            len(
-                s3.get_object(Bucket=bucket, Key=f"runs/floor/results/{a:09d}-{b:09d}.jsonl")["Body"]
-                .read()
-                .splitlines()
-            )
-            for a, b in spans
-        )
+        reports = (s3.get_object(Bucket=bucket, Key=f"runs/floor/reports/{a:09d}-{b:09d}.bin") for a, b in spans)
+        results = sum(len(list(records(report["Body"].read()))) for report in reports)
         if outcomes != {"SUCCEEDED": len(spans)} or results != entries:
             raise RuntimeError(f"the floor's tasks ended {dict(outcomes)}, with {results} of {entries} results")
         return {

@@ -1,14 +1,16 @@
-"""The local record of a run: the report, every entry's result, the executions with their histories,
-the jobs with their logs and each function's log, with every task token shortened to its last 8
-characters (tokens are credentials). The emulator writes it after `run`; on AWS, CloudWatch and the
-run's results hold the same."""
+"""The local record of a run: the report (report.json, and report.html: run_report's page of it),
+every entry's result, the executions with their histories, the jobs with their logs and each
+function's log, with every task token shortened to its last 8 characters (tokens are credentials).
+The emulator writes it after `run`; on AWS, CloudWatch and the run's results hold the same."""
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from local_emulator.runner import OrchestratorRun, RunResult
+from run_report import write_report
 
 # A record of a large run keeps the first executions and jobs only (the results in S3 hold every entry).
 RECORDED_EXECUTIONS = 200
@@ -75,4 +77,8 @@ def write_record(runner: OrchestratorRun, result: RunResult, folder: Path, lambd
         by_function.setdefault(invocation.function_name, []).append(invocation.logs)
     for name, logs in by_function.items():
         (functions / f"{name}.log").write_text(redact_tokens("".join(logs)))
+    try:  # the record stands without its page
+        write_report(folder / "report.html", result.execution_arn, runner, runner.stack.outputs, console_links=False)
+    except Exception as error:
+        print(f"report.html not written: {error!r}", file=sys.stderr)
     result.record_dir = folder

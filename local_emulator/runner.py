@@ -37,6 +37,10 @@ class EntryResult:
     attempt: int = 0
     error: str = ""
     cause: str = ""
+    attempts: int = 0
+    seconds: float | None = None
+    output: Any = None
+    outputs: str = ""
 
 
 @dataclass
@@ -218,6 +222,10 @@ class OrchestratorRun:
                         attempt=item.get("attempt", 0),
                         error=item.get("error", ""),
                         cause=item.get("cause", ""),
+                        attempts=item.get("attempts", 0),
+                        seconds=item.get("seconds"),
+                        output=item.get("output"),
+                        outputs=item.get("outputs", ""),
                     )
                 )
         return sorted(entries, key=lambda e: e.index)
@@ -256,10 +264,10 @@ def print_table(result: RunResult, out: TextIO = sys.stdout, rows_shown: int = 5
     shown = (
         result.entries if len(result.entries) <= rows_shown else [e for e in result.entries if e.status != "SUCCEEDED"]
     )
-    rows = [("#", "entry", "status", "job id", "attempt", "error / cause")]
+    rows = [("#", "entry", "status", "job id", "attempt", "output, or error: cause")]
     for e in shown[:rows_shown]:
-        problem = f"{e.error}: {e.cause}" if e.error else ""
-        rows.append((str(e.index), e.name, e.status, e.job_id, str(e.attempt), problem))
+        said = f"{e.error}: {e.cause}" if e.error else json.dumps(e.output) if e.output is not None else ""
+        rows.append((str(e.index), e.name, e.status, e.job_id, str(e.attempt), said))
     widths = [min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell[:w].ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
@@ -272,6 +280,8 @@ def print_table(result: RunResult, out: TextIO = sys.stdout, rows_shown: int = 5
     out.write(f"\nRun {result.run_id} {result.status} in {result.wall_seconds:.1f} s: {entries}\n")
     if result.report.get("results"):
         out.write(f"Results: {result.report['results']}  Summary: {result.report['summary']}\n")
+    if any(e.outputs for e in result.entries):
+        out.write(f"Output files: {result.report['results'].removesuffix('results/')}outputs/<entry index>/\n")
     if result.error:
         out.write(f"Error: {result.error}: {_one_line(result.cause)[:500]}\n")
 

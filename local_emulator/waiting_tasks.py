@@ -94,22 +94,22 @@ class WaitingTasks:
 class ReferencedTasks(WaitingTasks):
     """Waiting tasks whose tokens are kept in a task token table, as a job finds them: `task.ref`.
 
-    With `entries`, the item also holds a batch's entries as the submit function keeps them (a list
-    of {index, name, entry}, stored as a JSON string); a str is stored as it is, to model a damaged item.
+    With a `plan` (the text a job reads, see functions/runs/batch_plan.py), the plan is put in the
+    runs bucket and the item holds its key, as the submit function does.
     """
 
-    def __init__(self, dynamodb: Any, table: str, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, dynamodb: Any, table: str, *args: Any, s3: Any = None, bucket: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dynamodb, self.table = dynamodb, table
+        self.s3, self.bucket = s3, bucket
 
-    def start(self, deadline_seconds: float = 10, entries: list[dict[str, Any]] | str | None = None) -> WaitingTask:
+    def start(self, deadline_seconds: float = 10, plan: str | bytes | None = None) -> WaitingTask:
         task = super().start(deadline_seconds)
         task.ref = f"ref-{uuid.uuid4().hex}"
         item = {"ref": {"S": task.ref}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
-        if entries is not None:
-            kept = (
-                entries if isinstance(entries, str) else json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-            )
-            item["entries"] = {"S": kept}
+        if plan is not None:
+            key = f"runs/{task.ref}/plans/000000000.txt"
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=plan.encode() if isinstance(plan, str) else plan)
+            item["planKey"] = {"S": key}
         self.dynamodb.put_item(TableName=self.table, Item=item)
         return task

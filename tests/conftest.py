@@ -5,6 +5,8 @@ import pytest
 from tests.support.faults import FAULTS
 
 FOLDER_MARKERS = ("unit", "script", "template", "emulator", "scale")
+# Folders whose tests carry another folder's marker: the run report's run in process, as unit tests do.
+FOLDER_ALIASES = {"report": "unit"}
 # The order modules start in, with their seconds (their tests' wall time, summed, in a whole run on
 # 2 cores): xdist hands each module to one worker (--dist loadfile), so a long module started late
 # holds the run up. The five workers start with the five longest, most of which mostly wait
@@ -24,17 +26,24 @@ MODULE_ORDER = (
     "tests/emulator/test_warm_aws_cli.py",  # 22
     "tests/unit/test_submit_batch.py",  # 19
     "tests/emulator/test_runtimes.py",  # 16
+    "tests/emulator/test_entry_contract.py",  # 20
+    "tests/emulator/test_run_report.py",  # 16
     "tests/unit/test_finish_run.py",  # 15
+    "tests/report/test_browser.py",  # 13, Chromium
     "tests/emulator/test_lambda_fork_server.py",  # 12
     "tests/emulator/test_lambda_limits.py",  # 11
     "tests/emulator/test_iam_enforcement.py",  # 10
     "tests/unit/test_check_parameters.py",  # 9
     "tests/emulator/test_emulator_lifecycle.py",  # 8.5
     "tests/unit/test_account_batch.py",  # 5
+    "tests/report/test_results.py",  # 5
+    "tests/report/test_command.py",  # 5
+    "tests/report/test_collect.py",  # 4
     "tests/unit/test_publish_script.py",  # 3.3
     "tests/template/test_state_machines.py",  # 2.6
     "tests/unit/test_job_events.py",  # 2.2
     "tests/unit/test_callback_notify.py",  # 1.5
+    "tests/report/test_page.py",  # 1
     "tests/unit/test_terminate_run_jobs.py",  # 0.2
     "tests/template/test_hardening.py",  # 0.1
     "tests/unit/test_pinned_versions.py",  # 0
@@ -46,7 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Each test is marked by its folder (tests/<marker>/); `slow` it says itself. Modules run in
     MODULE_ORDER."""
     for item in items:
-        folder = item.path.parent.name
+        folder = FOLDER_ALIASES.get(item.path.parent.name, item.path.parent.name)
         if folder in FOLDER_MARKERS:
             item.add_marker(folder)
     rank = {name: index for index, name in enumerate(MODULE_ORDER)}

@@ -1,21 +1,24 @@
 """Accounts for one batch once its job has reported, or once it cannot: each entry's result is in
-the run's results (written by the job; by this function, every entry FAILED with the batch's
-error, when the job failed, went silent or never started), and the batch's audit item holds its
-counts, exactly once however often this runs (a conditional write of that item alone).
+the run's results (made from the job's report; every entry FAILED with the batch's error when the
+job failed, went silent or never started), and the batch's audit item holds its counts, exactly
+once however often this runs (a conditional write of that item alone).
 
 A batch with a failed entry then fails its child execution (EntriesFailed), so that the
 Distributed Map counts its entries against the run's tolerated failures.
 """
 
 import os
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batch_report import EntryRecord, ReportError, records, result
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
-from run_layout import result_line, results_key
+from run_layout import outputs_prefix, report_key, result_line, results_key
+from run_stats import Durations, Failures
 from shared import client
 
 logger = Logger()
@@ -36,7 +39,7 @@ class JobReport(BaseModel):
 
     job_id: str = Field(alias="jobId")
     attempt: int = 1
-    succeeded: int = Field(ge=0)
+    entries: int = Field(ge=0)
     failed: int = Field(ge=0)
 
 
@@ -57,24 +60,78 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     batch = Batch.model_validate(event["batch"])
     run_id, items = batch.batch_input["runId"], batch.items
     first, last = items[0]["index"], items[-1]["index"]
+    stats = BatchStats()
     if batch.job is not None:
-        succeeded, failed, job_id = batch.job.succeeded, batch.job.failed, batch.job.job_id
-        error = f"{failed} of {len(items)} entries failed (see their results)"
+        job_id = batch.job.job_id
+        lines = reported_results(run_id, items, batch.job, stats)
+        error = f"{sum(stats.failures.counts.values())} of {len(items)} entries failed (see their results)"
     else:
         failure = batch.failure or {}
         error, cause = failure.get("Error") or "Batch.Failed", failure.get("Cause") or ""
         job_id = submitted_job(run_id, first)
         if job_id:
             stop_job(job_id, f"batch {first}-{last} of run {run_id} ended with {error}")
-        body = "".join(result_line(item, "FAILED", error, cause, jobId=job_id) for item in items)
-        s3.put_object(Bucket=os.environ["RUNS_BUCKET"], Key=results_key(run_id, first, last), Body=body.encode())
-        succeeded, failed = 0, len(items)
-    counted = count_once(run_id, (first, last), succeeded, failed, job_id)
+        lines = [result_line(item, "FAILED", error, cause, jobId=job_id) for item in items]
+        stats.failures.add(error, first, items[0]["name"], cause, count=len(items))
+    body = "".join(lines).encode()
+    s3.put_object(Bucket=os.environ["RUNS_BUCKET"], Key=results_key(run_id, first, last), Body=body)
+    failed = sum(stats.failures.counts.values())
+    succeeded = len(items) - failed
+    counted = count_once(run_id, (first, last), succeeded, failed, job_id, stats)
     outcome = {"first": first, "last": last, "succeeded": succeeded, "failed": failed, "counted": counted}
     logger.info("batch accounted", extra=outcome)
     if failed:
         raise EntriesFailed(f"batch {first}-{last}: {error}")
     return outcome
+
+
+@dataclass
+class BatchStats:
+    """What the batch adds to its run's durations and failures (see run_stats.py)."""
+
+    entries: Durations = field(default_factory=Durations)
+    failures: Failures = field(default_factory=Failures)
+    started_ms: int | None = None
+    ended_ms: int | None = None
+
+    def add(self, record: EntryRecord) -> None:
+        self.entries.add(record.ended_ms - record.started_ms)
+        self.started_ms = min(record.started_ms, self.started_ms or record.started_ms)
+        self.ended_ms = max(record.ended_ms, self.ended_ms or record.ended_ms)
+
+    def item_values(self) -> dict[str, dict[str, Any]]:
+        errors, examples = self.failures.to_items()
+        values = {":entryMs": self.entries.to_item(), ":entryMaxMs": {"N": str(self.entries.max_ms)}}
+        values |= {":errors": errors, ":errorExamples": examples}
+        span = (self.ended_ms - self.started_ms) if self.started_ms is not None and self.ended_ms else 0
+        return values | {":batchMs": {"N": str(span)}}
+
+
+def reported_results(run_id: str, items: list[dict[str, Any]], job: JobReport, stats: BatchStats) -> list[str]:
+    """Each entry's result line, from the report its job wrote; STATS takes in each entry."""
+    first, last = items[0]["index"], items[-1]["index"]
+    bucket = os.environ["RUNS_BUCKET"]
+    try:
+        body = s3.get_object(Bucket=bucket, Key=report_key(run_id, first, last))["Body"].read()
+        by_index = {record.index: record for record in records(body)}
+    except (ReportError, ClientError) as error:
+        # A missing report reads as AccessDenied, not NoSuchKey: this role may not list the bucket.
+        if isinstance(error, ClientError) and error.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied"):
+            raise
+        cause = f"the job's report cannot be read: {error}"
+        stats.failures.add("Batch.ReportUnreadable", first, items[0]["name"], cause, count=len(items))
+        return [result_line(item, "FAILED", "Batch.ReportUnreadable", cause, jobId=job.job_id) for item in items]
+    outputs = f"s3://{bucket}/{outputs_prefix(run_id)}"
+    lines = []
+    for item in items:
+        record = by_index.get(item["index"])
+        status, error, cause, fields = result(record, outputs)
+        if record is not None:
+            stats.add(record)
+        if status != "SUCCEEDED":
+            stats.failures.add(error, item["index"], item["name"], cause)
+        lines.append(result_line(item, status, error, cause, jobId=job.job_id, attempt=job.attempt, **fields))
+    return lines
 
 
 def submitted_job(run_id: str, first: int) -> str | None:
@@ -96,7 +153,9 @@ def stop_job(job_id: str, reason: str) -> None:
         logger.warning("job not terminated", extra={"job_id": job_id, "reason": exc.response["Error"]["Code"]})
 
 
-def count_once(run_id: str, span: tuple[int, int], succeeded: int, failed: int, job_id: str | None) -> bool:
+def count_once(
+    run_id: str, span: tuple[int, int], succeeded: int, failed: int, job_id: str | None, stats: BatchStats
+) -> bool:
     """Record the batch (entries SPAN) as accounted, unless it was before; True when recorded now.
 
     The batch's own item is the record: one conditional write, which no other batch touches (a
@@ -110,6 +169,7 @@ def count_once(run_id: str, span: tuple[int, int], succeeded: int, failed: int, 
         ":s": {"N": str(succeeded)},
         ":f": {"N": str(failed)},
         ":now": {"S": now},
+        **stats.item_values(),
     }
     if job_id:
         values[":job"] = {"S": job_id}
@@ -118,9 +178,10 @@ def count_once(run_id: str, span: tuple[int, int], succeeded: int, failed: int, 
             TableName=os.environ["AUDIT_TABLE"],
             Key={"runId": {"S": run_id}, "entryIndex": {"N": str(first)}},
             UpdateExpression="SET #status = :status, lastIndex = :last, succeeded = :s, failed = :f, "
-            "accountedAt = :now" + (", jobId = :job" if job_id else ""),
+            "accountedAt = :now, entryMs = :entryMs, entryMaxMs = :entryMaxMs, batchMs = :batchMs, "
+            "#errors = :errors, errorExamples = :errorExamples" + (", jobId = :job" if job_id else ""),
             ConditionExpression="attribute_not_exists(accountedAt)",
-            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeNames={"#status": "status", "#errors": "errors"},
             ExpressionAttributeValues=values,
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:

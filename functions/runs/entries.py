@@ -1,5 +1,5 @@
 """The entries of a request, read from where the request says, checked one by one and written to the
-run's entries file. Every problem is named with its place (entries[3].name, line 17, row 5), and a
+run's entries file. Every problem is named with its place (entries[3].name, line 17), and a
 request with any problem is refused whole: no job starts for part of a malformed request."""
 
 import codecs
@@ -18,6 +18,33 @@ from shared import validation_problems
 
 MAX_ENTRY_BYTES = 32768  # one entry's JSON: it travels to its job with its batch (at most 192 KiB)
 MAX_PROBLEMS_LISTED = 20
+
+
+REQUEST_SHAPE = (
+    'a request is a JSON object {"input": {...}} whose input gives its entries in one of entries (a list of '
+    'objects, each with a name), source (an S3 object of entries: {"bucket": ..., "key": ...}) or rerunOf '
+    "(an earlier run's name)"
+)
+JSON_KINDS = {
+    "list": "a JSON array",
+    "str": "a JSON string",
+    "int": "a JSON number",
+    "float": "a JSON number",
+    "bool": "a JSON boolean",
+    "NoneType": "null",
+}
+
+
+def request_shape_problems(request: Any) -> list[str]:
+    """What makes REQUEST (the execution's input) no request at all, said with what a request is: the
+    model's own words name its class ("Input should be a valid dictionary or instance of Envelope")."""
+    if not isinstance(request, dict):
+        return [f"the request is {JSON_KINDS.get(type(request).__name__, 'not an object')}: {REQUEST_SHAPE}"]
+    if "input" not in request and request.keys() & {"entries", "source", "rerunOf"}:
+        return [f"the request has no input (its entries, source or rerunOf are outside it): {REQUEST_SHAPE}"]
+    if "input" in request and not isinstance(request["input"], dict):
+        return [f"input is {JSON_KINDS.get(type(request['input']).__name__, 'not an object')}: {REQUEST_SHAPE}"]
+    return []
 
 
 class InvalidRequestError(Exception):
@@ -99,27 +126,31 @@ def json_lines(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
         try:
             yield f"{place} line {number}", json.loads(line)
         except ValueError as exc:
-            yield f"{place} line {number}", NotJson(str(exc))
+            yield f"{place} line {number}", Unreadable(f"not JSON ({exc})")
 
 
 def csv_rows(text: io.TextIOWrapper, place: str) -> Iterator[tuple[str, Any]]:
+    """Each row as {column: field}, named by the line it starts on (a quoted field may span lines)."""
     rows = csv.reader(text)
     header = next(rows, None)
     if not header or "name" not in header:
         raise InvalidRequestError([f"{place}: the first row must name the columns, one of them 'name'"])
     if len(set(header)) != len(header):
         raise InvalidRequestError([f"{place}: the header row names a column twice"])
-    for number, row in enumerate(rows, start=2):
+    last_line = rows.line_num
+    for row in rows:
+        line, last_line = last_line + 1, rows.line_num
         if not row:
             continue
         if len(row) != len(header):
-            yield f"{place} row {number}", NotJson(f"{len(row)} fields, the header has {len(header)}")
+            fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
+            yield f"{place} line {line}", Unreadable(f"the row has {fields} where the header has {len(header)}")
             continue
-        yield f"{place} row {number}", dict(zip(header, row, strict=True))
+        yield f"{place} line {line}", dict(zip(header, row, strict=True))
 
 
-class NotJson:
-    """A line that could not be read as an entry."""
+class Unreadable:
+    """A line or row that could not be read as an entry, and why."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -188,8 +219,8 @@ def write_entries(entries: Iterator[tuple[str, Any]], out: Any, max_entries: int
 
 
 def problem_of(place: str, entry: Any, seen: dict[str, str]) -> str | None:
-    if isinstance(entry, NotJson):
-        return f"{place}: not JSON ({entry.reason})"
+    if isinstance(entry, Unreadable):
+        return f"{place}: {entry.reason}"
     if not isinstance(entry, dict):
         return f"{place}: must be a JSON object, not {type(entry).__name__}"
     try:

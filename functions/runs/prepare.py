@@ -14,7 +14,15 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import ValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from entries import MAX_PROBLEMS_LISTED, InvalidRequestError, from_inline, from_rerun, from_source, write_entries
+from entries import (
+    MAX_PROBLEMS_LISTED,
+    InvalidRequestError,
+    from_inline,
+    from_rerun,
+    from_source,
+    request_shape_problems,
+    write_entries,
+)
 from request_model import Envelope, Request
 from run_layout import entries_key, map_prefix, results_prefix
 from s3_upload import S3Upload
@@ -50,6 +58,53 @@ def settings(request: Request, total: int) -> dict[str, Any]:
     }
 
 
+def entry_settings(request: Request) -> dict[str, Any]:
+    """How each entry runs: the stack's settings, with the request's where it gives them. Another
+    command only where the stack allows it: whoever may start a run would otherwise run any code
+    they like with the job's role."""
+    overrides = request.entry.model_dump(exclude_none=True) if request.entry else {}
+    if "command" in overrides and os.environ["ALLOW_REQUEST_COMMAND"] != "true":
+        raise InvalidRequestError(
+            [
+                "entry.command: this stack runs its own command only (deploy it with AllowRequestCommand=true "
+                "to let requests choose theirs)"
+            ]
+        )
+    chosen = {
+        "command": os.environ["ENTRY_COMMAND"],
+        "timeout_seconds": int(os.environ["ENTRY_TIMEOUT_SECONDS"]),
+        "attempts": int(os.environ["ENTRY_ATTEMPTS"]),
+        "backoff_seconds": int(os.environ["ENTRY_BACKOFF_SECONDS"]),
+        "parallelism": int(os.environ["ENTRY_PARALLELISM"]),
+    } | overrides
+    return {
+        "command": chosen["command"],
+        "timeoutSeconds": chosen["timeout_seconds"],
+        "attempts": chosen["attempts"],
+        "backoffSeconds": chosen["backoff_seconds"],
+        "parallelism": chosen["parallelism"],
+    }
+
+
+def entry_fits_its_job(entry: dict[str, Any]) -> list[str]:
+    """An entry using its every attempt to the end must still end before its job's limits (Batch's
+    JobAttemptDurationSeconds, the task's JobCallbackTimeoutSeconds), or no such entry could ever fail
+    alone. A whole batch is bounded by the same limits: past them, its job fails, and its entries
+    with it (rerunOf runs them again)."""
+    if not entry["timeoutSeconds"]:
+        return []
+    retries = sum(entry["backoffSeconds"] << n for n in range(entry["attempts"] - 1))
+    worst = entry["attempts"] * entry["timeoutSeconds"] + retries
+    allowed = min(int(os.environ["JOB_CALLBACK_TIMEOUT_SECONDS"]), int(os.environ["JOB_ATTEMPT_DURATION_SECONDS"]))
+    if worst <= allowed:
+        return []
+    return [
+        f"entry: {entry['attempts']} attempt(s) of up to {entry['timeoutSeconds']} s and their backoff could take "
+        f"{worst} s, more than a job may run on this stack ({allowed} s, JobAttemptDurationSeconds and "
+        "JobCallbackTimeoutSeconds): lower entry.timeoutSeconds or entry.attempts"
+    ]
+
+
 def job_settings(patterns: str) -> dict[str, int]:
     """What every batch of the run needs, from the stack's parameters (as numbers). A run that asks
     for the full path on a stack deployed for the lean one runs fewer batches at once: each runs an
@@ -79,10 +134,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     run_id = event["runId"]
     if not RUN_ID.fullmatch(run_id):
         return refused([f"the execution's name {run_id!r}: a run's name is 1 to 80 letters, digits, - and _"])
+    not_a_request = request_shape_problems(event["request"])
+    if not_a_request:
+        return refused(not_a_request)
     try:
         request = Envelope.model_validate(event["request"]).input
     except ValidationError as error:
         return refused(validation_problems(error))
+    try:
+        entry = entry_settings(request)
+    except InvalidRequestError as problems:
+        return refused(problems.problems)
+    too_long = entry_fits_its_job(entry)
+    if too_long:
+        return refused(too_long)
     bucket = os.environ["RUNS_BUCKET"]
     if request.entries is not None:
         entries = from_inline(request.entries)
@@ -100,9 +165,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except BaseException:
         upload.abort()
         raise
-    size = upload.complete()
     chosen = settings(request, total)
-    run = {"runId": run_id, "total": total, **chosen, "settings": job_settings(chosen["patterns"])}
+    size = upload.complete()
+    run = {"runId": run_id, "total": total, **chosen, "settings": job_settings(chosen["patterns"]) | {"entry": entry}}
     record_run(run, request)
     logger.info("run prepared", extra={**run, "entries_bytes": size})
     return {

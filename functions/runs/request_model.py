@@ -42,6 +42,18 @@ class Source(BaseModel):
         return {"jsonl": "jsonl", "ndjson": "jsonl", "json": "json", "csv": "csv"}.get(suffix, "")
 
 
+class EntryOverrides(BaseModel):
+    """How each entry runs, where the request differs from the stack (docs/entry-contract.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    command: str | None = Field(default=None, min_length=1, max_length=4096, pattern=r"^[^\n\r\t]+$")
+    timeout_seconds: int | None = Field(default=None, alias="timeoutSeconds", ge=0, le=7 * 86400)
+    attempts: int | None = Field(default=None, ge=1, le=10)
+    backoff_seconds: int | None = Field(default=None, alias="backoffSeconds", ge=0, le=3600)
+    parallelism: int | None = Field(default=None, ge=1, le=1000)
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -52,6 +64,7 @@ class Request(BaseModel):
     tolerated_failure_percentage: float | None = Field(default=None, alias="toleratedFailurePercentage", ge=0, le=100)
     tolerated_failure_count: int | None = Field(default=None, alias="toleratedFailureCount", ge=0)
     patterns: Literal["full", "lean"] | None = None
+    entry: EntryOverrides | None = None
 
     @model_validator(mode="after")
     def one_kind_of_entries(self) -> "Request":

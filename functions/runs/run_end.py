@@ -7,7 +7,7 @@ Both read what the run left (the batches' audit items, the Map Run's record of f
 write the same objects from the same state, so that a retry, or the two at once, give every entry
 one result. The batches' audit items are the record: a batch the Account function recorded holds
 its counts; entries of no such batch get their result here: FAILED with their batch's error when
-the batch started and ended without its account (its job's own results, if any, are replaced),
+the batch started and ended without its account (results an Account wrote before it died, if any, are replaced),
 NOT_RUN when it never started.
 """
 
@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from run_jobs import stop_unfinished
 from run_layout import entries_key, map_prefix, result_line, results_key, results_prefix, summary_key
+from run_stats import Durations, Failures
 from shared import client
 
 logger = Logger(child=True)
@@ -42,6 +43,9 @@ class Batches:
     failed: int
     accounted: list[tuple[int, int]]
     started: dict[int, int]
+    entry_durations: Durations
+    batch_durations: Durations
+    failures: Failures
 
 
 def summary_item(run_id: str) -> dict[str, Any] | None:
@@ -85,7 +89,7 @@ def end_run(run: dict[str, Any], failure: dict[str, Any] | None, status: str | N
     failed_unaccounted = not_run = 0
     if batches.succeeded + batches.failed < total:
         error = (failure or {}).get("Error") or ""
-        failed_unaccounted, not_run = account_unaccounted(bucket, run, batches, error)
+        failed_unaccounted, not_run = account_unaccounted(bucket, run, batches, error, batches.failures)
     report = {
         "runId": run_id,
         "status": status or ("FAILED" if failure else "SUCCEEDED"),
@@ -95,6 +99,8 @@ def end_run(run: dict[str, Any], failure: dict[str, Any] | None, status: str | N
         "notRun": not_run,
         "results": f"s3://{bucket}/{results_prefix(run_id)}",
         "summary": f"s3://{bucket}/{summary_key(run_id)}",
+        "durations": {"entries": batches.entry_durations.summary(), "batches": batches.batch_durations.summary()},
+        "failures": batches.failures.summary(),
     }
     if failure:
         report |= explain(failure, report, run)
@@ -110,11 +116,14 @@ def read_batches(run_id: str) -> Batches:
         TableName=os.environ["AUDIT_TABLE"],
         KeyConditionExpression="runId = :run AND entryIndex >= :first",
         ExpressionAttributeValues={":run": {"S": run_id}, ":first": {"N": "0"}},
-        ProjectionExpression="entryIndex, lastIndex, accountedAt, succeeded, failed",
+        ProjectionExpression="entryIndex, lastIndex, accountedAt, succeeded, failed, entryMs, entryMaxMs, batchMs, "
+        "#errors, errorExamples",
+        ExpressionAttributeNames={"#errors": "errors"},
         ConsistentRead=True,
     )
     succeeded = failed = 0
     accounted, started = [], {}
+    entry_durations, batch_durations, failures = Durations(), Durations(), Failures()
     for item in (item for page in pages for item in page["Items"]):
         if "lastIndex" not in item:  # a job's event may come before the batch's submission is recorded
             continue
@@ -124,7 +133,11 @@ def read_batches(run_id: str) -> Batches:
             accounted.append(span)
             succeeded += int(item["succeeded"]["N"])
             failed += int(item["failed"]["N"])
-    return Batches(succeeded, failed, sorted(accounted), started)
+            entry_durations.merge(Durations.from_item(item.get("entryMs"), item.get("entryMaxMs")))
+            if int(item.get("batchMs", {}).get("N", 0)):
+                batch_durations.add(int(item["batchMs"]["N"]))
+            failures.merge(Failures.from_items(item.get("errors"), item.get("errorExamples")))
+    return Batches(succeeded, failed, sorted(accounted), started, entry_durations, batch_durations, failures)
 
 
 def failed_batches(bucket: str, run_id: str) -> dict[int, tuple[int, str, str]]:
@@ -153,10 +166,12 @@ def missing_spans(accounted: list[tuple[int, int]], total: int) -> Iterator[tupl
         start = max(start, last + 1)
 
 
-def account_unaccounted(bucket: str, run: dict[str, Any], batches: Batches, error: str) -> tuple[int, int]:
+def account_unaccounted(
+    bucket: str, run: dict[str, Any], batches: Batches, error: str, failures: Failures
+) -> tuple[int, int]:
     """Results for the entries no batch accounted for: FAILED with their batch's error when the
     batch started (the Map Run's record of it, else its audit item) and ended without its account,
-    under that batch's own key (so that they replace whatever its job may have written); NOT_RUN
+    under that batch's own key (so that they replace whatever an Account may have written); NOT_RUN
     when it never started, one object per stretch of such entries. The same inputs give the same
     objects: a repeated call rewrites them and counts the same. Returns (failed, not run)."""
     run_id = run["runId"]
@@ -208,6 +223,8 @@ def account_unaccounted(bucket: str, run: dict[str, Any], batches: Batches, erro
         group["last"] = index
         group["lines"].append(result_line(item, status, error_name, cause))
         counts[status] += 1
+        if status == "FAILED":
+            failures.add(error_name, index, item["name"], cause)
     close()
     return counts["FAILED"], counts["NOT_RUN"]
 

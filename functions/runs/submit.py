@@ -2,9 +2,10 @@
 
 The job never receives the token (Batch shows a job's parameters in DescribeJobs, in every job
 state-change event and in CloudTrail), nor its entries (Batch's container overrides hold 8,192
-characters): both are kept in the task token table under a random reference, which the job
-receives and which only the job's role can read. The job's script writes each entry's result to
-the run's results and reports back with SendTaskSuccess. When the job cannot be submitted (bad
+characters): the token is kept in the task token table under a random reference, which the job
+receives and which only the job's role can read, beside the key of the batch's plan (its entries
+and how to run them, batch_plan.py), which this function writes to the runs bucket. The job's
+script writes its report and reports back with SendTaskSuccess. When the job cannot be submitted (bad
 input, SubmitJob refused), this function fails the waiting task at once, so that the execution
 never waits for a callback that cannot come.
 """
@@ -27,8 +28,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from batch_plan import plan_text
+from batch_report import MAX_OUTPUT_FILES
 from botocore.exceptions import ClientError
-from run_layout import results_key
+from run_layout import outputs_prefix, plan_key, report_key
 from shared import TASK_CLOSED_ERRORS, client, job_name, redact, validation_problems
 from submit_request import SubmitJobRequest
 
@@ -46,6 +49,7 @@ CLIENT_SETTINGS = {"attempts": 6, "connect_timeout": 5, "read_timeout": 20}
 logger = Logger()
 tracer = Tracer()
 batch = client("batch", **CLIENT_SETTINGS)
+s3 = client("s3", **CLIENT_SETTINGS)
 sfn = client("stepfunctions", **CLIENT_SETTINGS)
 # Asynchronous invocations can be delivered twice: the task token identifies the submission,
 # so a second delivery returns the first one's result instead of submitting a second job.
@@ -123,8 +127,7 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
     reference = secrets.token_urlsafe(24)
     parameters = {
         "taskRef": reference,
-        "resultsKey": results_key(request.run_id, request.first, request.last),
-        "sleepSeconds": str(request.sleep_seconds),
+        "reportKey": report_key(request.run_id, request.first, request.last),
         "heartbeatIntervalSeconds": str(max(1, int(os.environ["JOB_HEARTBEAT_SECONDS"]) // 3)),
         "auditRunId": request.run_id,
         "auditBatch": str(request.first),
@@ -135,9 +138,10 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
         return fail_task(token, "JobTooLarge", cause)
 
     name = job_name(request.run_id, request.first)
-    items = json.dumps([item.model_dump() for item in request.items], ensure_ascii=False, separators=(",", ":"))
+    plan = plan_key(request.run_id, request.first, request.last)
     try:
-        keep_task(reference, token, items)
+        s3.put_object(Bucket=os.environ["RUNS_BUCKET"], Key=plan, Body=plan_of(request).encode())
+        keep_task(reference, token, plan)
         response = batch.submit_job(
             jobName=name,
             jobQueue=os.environ["JOB_QUEUE"],
@@ -147,7 +151,7 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
         )
     except ClientError as exc:
         error = exc.response["Error"]
-        service = "Batch" if exc.operation_name == "SubmitJob" else "DynamoDB"
+        service = {"SubmitJob": "Batch", "PutObject": "S3"}.get(exc.operation_name, "DynamoDB")
         return fail_task(token, f"{service}.{error['Code']}", error.get("Message", str(exc)))
 
     logger.info("job submitted", extra={"job_id": response["jobId"], "job_name": name, "task_token": redact(token)})
@@ -166,16 +170,31 @@ def task_open(token: str) -> bool:
     return True
 
 
-def keep_task(reference: str, token: str, items: str) -> None:
-    """The token and the batch's entries, where the job reads them by its reference, until an hour
-    after the task itself would time out."""
+def plan_of(request: SubmitJobRequest) -> str:
+    entry = request.entry
+    settings = {
+        "command": entry.command,
+        "timeout": entry.timeout_seconds,
+        "attempts": entry.attempts,
+        "backoff": entry.backoff_seconds,
+        "parallelism": entry.parallelism,
+        "outputs": f"s3://{os.environ['RUNS_BUCKET']}/{outputs_prefix(request.run_id)}",
+        "run": request.run_id,
+        "maxfiles": MAX_OUTPUT_FILES,
+    }
+    return plan_text(settings, [item.model_dump() for item in request.items])
+
+
+def keep_task(reference: str, token: str, plan: str) -> None:
+    """The token and the key of the batch's plan, where the job reads them by its reference, until
+    an hour after the task itself would time out."""
     expires = int(time.time()) + int(os.environ["TASK_TOKEN_TTL_SECONDS"]) + 3600
     dynamodb.put_item(
         TableName=os.environ["TASK_TOKEN_TABLE"],
         Item={
             "ref": {"S": reference},
             "taskToken": {"S": token},
-            "entries": {"S": items},
+            "planKey": {"S": plan},
             "expiresAt": {"N": str(expires)},
         },
         ConditionExpression="attribute_not_exists(#ref)",

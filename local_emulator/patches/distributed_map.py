@@ -36,9 +36,13 @@ What AWS does, and where it is documented or was recorded:
   PENDING_0.json (only those with records); records hold the child's ExecutionArn, Input, Output,
   Status, dates...; WriterConfig chooses JSON or JSONL and NONE, COMPACT (outputs only) or FLATTEN
   (array outputs flattened); failed children are always written whole; the Map's output is then
-  {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}} ("ResultWriter (Map)").
-Not reproduced: ItemReader over manifests and Parquet; redrive of a Map Run; UpdateMapRun while it
-runs; the order and exact wording of validation messages AWS gives.
+  {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}} ("ResultWriter (Map)");
+- UpdateMapRun changes a running Map Run: its maxConcurrency bounds the children started from then
+  on (0: no bound), its toleratedFailureCount/Percentage decide whether the failures so far and to
+  come fail it; a Map Run that has ended cannot be updated (API reference, "UpdateMapRun"; the
+  service model's ValidationException reason CANNOT_UPDATE_COMPLETED_MAP_RUN).
+Not reproduced: ItemReader over manifests and Parquet; redrive of a Map Run; the order and exact
+wording of validation messages AWS gives.
 """
 
 import contextlib
@@ -365,6 +369,10 @@ class MapRun:
         self.children: list[Child] = []
         self.failed_items = 0
         self.total_items = 0
+        # Set as the children start (run_children); UpdateMapRun changes them while they run (`update`).
+        self.max_concurrency = MAX_CONCURRENCY
+        self.tolerated_count: int | None = None
+        self.tolerated_percentage: float | None = None
 
     # ---- evaluation of the templates, with moto's own machinery
     def evaluate_templates(self) -> dict[str, Any]:
@@ -554,14 +562,24 @@ class MapRun:
 
     # ---- the children
     def run_children(self, max_concurrency: int, count: int | None, percentage: float | None) -> bool:
-        """Start every child within MAX_CONCURRENCY; True when the thresholds were exceeded."""
+        """Start every child within MAX_CONCURRENCY, or what UpdateMapRun sets meanwhile; True when the
+        thresholds (COUNT, PERCENTAGE, or UpdateMapRun's) were exceeded."""
+        self.max_concurrency, self.tolerated_count, self.tolerated_percentage = max_concurrency, count, percentage
+        self.registry.map_run_started(self)
+        try:
+            return self.start_children_in_turn()
+        finally:
+            self.registry.map_run_ended(self)
+
+    def start_children_in_turn(self) -> bool:
+        """Children started as the max concurrency allows, stopped past the thresholds (read at each turn)."""
         pending = list(self.children)
         running: list[Child] = []
         exceeded = False
         with self.lock:
             while pending or running:
                 stopping = exceeded or not self.env.is_running()
-                while pending and len(running) < max_concurrency and not stopping:
+                while pending and len(running) < self.max_concurrency and not stopping:
                     child = pending.pop(0)
                     self.start(child)
                     running.append(child)
@@ -569,24 +587,36 @@ class MapRun:
                     running.remove(child)
                     if child.status in ("FAILED", "TIMED_OUT", "ABORTED"):
                         self.failed_items += child.items
-                if not exceeded and self.failed_items and self.over(count, percentage):
+                if not exceeded and self.failed_items and self.over():
                     exceeded = True
                 if exceeded or not self.env.is_running():
                     for child in running:
                         child.execution.stop(datetime.now(UTC), None, None)
                     if not running:
                         break
-                # Children end in their own threads and notify; the timeout also notices the
-                # parent being stopped, which nothing notifies.
+                # Children end in their own threads and notify, as UpdateMapRun does; the timeout
+                # also notices the parent being stopped, which nothing notifies.
                 self.lock.wait(timeout=0.5)
         return exceeded
 
-    def over(self, count: int | None, percentage: float | None) -> bool:
+    def over(self) -> bool:
+        count, percentage = self.tolerated_count, self.tolerated_percentage
         if count is None and percentage is None:
             return self.failed_items > 0
         over_count = count is not None and self.failed_items > count
         over_percentage = percentage is not None and self.failed_items * 100 > percentage * self.total_items
         return over_count or over_percentage
+
+    def update(self, max_concurrency: int | None, count: int | None, percentage: float | None) -> None:
+        """UpdateMapRun's values (None: unchanged), in force for the next child started and failure counted."""
+        with self.lock:
+            if max_concurrency is not None:
+                self.max_concurrency = max_concurrency or MAX_CONCURRENCY
+            if count is not None:
+                self.tolerated_count = count
+            if percentage is not None:
+                self.tolerated_percentage = float(percentage)
+            self.lock.notify_all()
 
     def start(self, child: Child) -> None:
         from moto.stepfunctions.parser.api import StateMachineType
@@ -926,6 +956,7 @@ class MapRunChildren:
         self._running: dict[str, Any] = {}
         self._by_map_run: dict[str, list[Any]] = {}
         self._records: dict[str, Any] = {}
+        self._running_map_runs: dict[str, MapRun] = {}
 
     def add(self, execution: Any) -> None:
         with self._lock:
@@ -956,6 +987,19 @@ class MapRunChildren:
     def record(self, map_run_arn: str) -> Any:
         with self._lock:
             return self._records.get(map_run_arn)
+
+    def map_run_started(self, map_run: MapRun) -> None:
+        with self._lock:
+            self._running_map_runs[map_run.record.map_run_arn] = map_run
+
+    def map_run_ended(self, map_run: MapRun) -> None:
+        with self._lock:
+            self._running_map_runs.pop(map_run.record.map_run_arn, None)
+
+    def running_map_run(self, map_run_arn: str) -> MapRun | None:
+        """The Map Run still starting children, for UpdateMapRun."""
+        with self._lock:
+            return self._running_map_runs.get(map_run_arn)
 
 
 _CHILDREN_MADE = threading.Lock()  # two Map Runs starting their first children at once make one registry
@@ -1043,6 +1087,72 @@ def distributed_map_runs_children_as_executions(patcher: Patcher, emulator: Any)
     patcher.replace(StepFunctionsParserBackend, "update_map_run", update_map_run)
     patcher.replace(StepFunctionsParserBackend, "_get_executions", executions_with_children)
     patcher.replace(StepFunctionsParserBackend, "describe_execution", describe_execution)
+
+
+@patch(
+    service="stepfunctions",
+    defect="UpdateMapRun changes only the Map Run's record (what DescribeMapRun shows): the running Map Run "
+    "keeps starting children within the MaxConcurrency, and failing past the tolerated failures, it read as it "
+    "started; an ended Map Run, or a value out of range, is updated all the same",
+    aws="UpdateMapRun updates an in-progress Map Run: its maxConcurrency (0: no bound) bounds the children "
+    "started from then on, its toleratedFailureCount/Percentage decide whether the failures so far and to come "
+    "fail it; maxConcurrency and toleratedFailureCount are at least 0, toleratedFailurePercentage 0 to 100 "
+    "(ValidationException); a Map Run that has ended is not updated (ValidationException, reason "
+    "CANNOT_UPDATE_COMPLETED_MAP_RUN; the emulator's wording)",
+    reference="https://docs.aws.amazon.com/step-functions/latest/apireference/API_UpdateMapRun.html; the "
+    "service model's ValidationExceptionReason: https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sfn/"
+    "aws.sdk.kotlin.services.sfn.model/-validation-exception-reason/-cannot-update-completed-map-run",
+    seen_in=MOTO,
+)
+def map_run_updates_reach_the_running_map_run(patcher: Patcher, emulator: Any) -> None:
+    from moto.stepfunctions.parser.api import MapRunStatus, ValidationException
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    update_record = StepFunctionsParserBackend.update_map_run
+
+    def update_map_run(
+        self: StepFunctionsParserBackend,
+        map_run_arn: str,
+        max_concurrency: int | None = None,
+        tolerated_failure_count: int | None = None,
+        tolerated_failure_percentage: float | None = None,
+    ) -> None:
+        problem = update_problem(max_concurrency, tolerated_failure_count, tolerated_failure_percentage)
+        if problem:
+            raise ValidationException(problem)
+        record = children_of(self).record(map_run_arn)
+        if record is not None and record.status != MapRunStatus.RUNNING:
+            raise ValidationException(f"Map Run {map_run_arn} has ended: it cannot be updated")
+        update_record(
+            self,
+            map_run_arn,
+            max_concurrency,
+            tolerated_failure_count=tolerated_failure_count,
+            tolerated_failure_percentage=tolerated_failure_percentage,
+        )
+        running = children_of(self).running_map_run(map_run_arn)
+        if running is not None:
+            running.update(max_concurrency, tolerated_failure_count, tolerated_failure_percentage)
+
+    patcher.replace(StepFunctionsParserBackend, "update_map_run", update_map_run)
+
+
+def update_problem(max_concurrency: Any, count: Any, percentage: Any) -> str | None:
+    """UpdateMapRun's values out of their ranges, in AWS's words for a request's constraints."""
+    bounds = (
+        ("maxConcurrency", max_concurrency, 0, None),
+        ("toleratedFailureCount", count, 0, None),
+        ("toleratedFailurePercentage", percentage, 0, 100),
+    )
+    problems = [
+        f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value "
+        + (f"greater than or equal to {low}" if value < low else f"less than or equal to {high}")
+        for name, value, low, high in bounds
+        if value is not None and (value < low or (high is not None and value > high))
+    ]
+    if not problems:
+        return None
+    return f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: " + "; ".join(problems)
 
 
 @patch(

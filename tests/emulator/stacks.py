@@ -1,6 +1,7 @@
 """Stacks the emulator tests deploy (their parameters), a deployed stack's views, and the sample payloads."""
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,14 +12,26 @@ from boto3.dynamodb.types import TypeDeserializer
 from local_emulator.deploy import Stack, deploy
 from local_emulator.runner import OrchestratorRun, RunResult
 from local_emulator.server import Emulator
-from tests.support.paths import TEMPLATE, TEST_INPUTS
+from tests.support.paths import TEMPLATE, TEST_COMMANDS, TEST_INPUTS
+
+
+def sleep_command(seconds: int) -> str:
+    """The tests' entry command: it sleeps, and fails an entry that asks (expectedJobStatus FAILED)."""
+    return f"sh {shlex.quote(str(TEST_COMMANDS / 'sleep-entry.sh'))} {seconds}"
+
 
 # Small sleeps and heartbeats keep the suite fast; every wait below is bounded.
 # FAST runs every batch through the demonstration patterns; the others take the lean path.
-FAST = {"batchSleepDuration": "1", "NestedWaitSeconds": "1", "ArrayJobSize": "2", "Patterns": "full"}
+FAST = {
+    "batchSleepDuration": "1",
+    "EntryCommand": sleep_command(1),
+    "NestedWaitSeconds": "1",
+    "ArrayJobSize": "2",
+    "Patterns": "full",
+}
 
 
-CALLBACK_ONLY = {"batchSleepDuration": "1", "NestedWaitSeconds": "0", "ArrayJobSize": "0"}
+CALLBACK_ONLY = {"EntryCommand": sleep_command(1), "NestedWaitSeconds": "0", "ArrayJobSize": "0"}
 
 
 # AWS's floor (template.yaml: JobHeartbeatSeconds MinValue; a Fargate job takes a minute or more to
@@ -28,7 +41,7 @@ SLOW_HEARTBEAT_SECONDS = 120
 
 
 SLOW = {
-    "batchSleepDuration": "300",
+    "EntryCommand": sleep_command(300),
     "NestedWaitSeconds": "0",
     "ArrayJobSize": "0",
     "JobHeartbeatSeconds": str(SLOW_HEARTBEAT_SECONDS),

@@ -6,32 +6,45 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import boto3
 import pytest
 
 from local_emulator import cli
-from local_emulator.server import free_port
+from local_emulator.server import DEFAULT_PORT, free_port
 from tests.emulator.stacks import CALLBACK_ONLY
 from tests.support.paths import ROOT, TEST_INPUTS
 
 FAST_PARAMS = [arg for key, value in CALLBACK_ONLY.items() for arg in ("--param", f"{key}={value}")]
 
 
-def emulator_command(port: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "local_emulator", "--port", str(port), *FAST_PARAMS, *args]
+def emulator_command(port: int | None, *args: str) -> list[str]:
+    given = ["--port", str(port)] if port else []
+    return [sys.executable, "-m", "local_emulator", *given, *FAST_PARAMS, *args]
 
 
-def test_run_reports_every_entry_and_exits_non_zero_when_one_failed(tmp_path):
+@pytest.fixture
+def default_port_taken() -> Iterator[None]:
+    """serve's default port held, as by a serve in another shell (or already held by one)."""
+    with socket.socket() as holder:
+        with suppress(OSError):  # already taken: all the better
+            holder.bind(("127.0.0.1", DEFAULT_PORT))
+        yield
+
+
+def test_run_reports_every_entry_and_exits_non_zero_when_one_failed(tmp_path, default_port_taken):
+    # No --port, and serve's default port taken: run listens on a free port of its own.
     result = subprocess.run(
         emulator_command(
-            free_port(),
+            None,
             "run",
             str(TEST_INPUTS / "orchestrator-with-failure-payload.json"),
             "--record-dir",
@@ -47,7 +60,7 @@ def test_run_reports_every_entry_and_exits_non_zero_when_one_failed(tmp_path):
     lines = result.stdout.splitlines()
     assert any("entries 3/3 done (1 failed)" in line for line in lines), "progress is shown"
     [header] = [line for line in lines if line.startswith("#")]
-    assert header.split() == ["#", "entry", "status", "job", "id", "attempt", "error", "/", "cause"]
+    assert header.split() == ["#", "entry", "status", "job", "id", "attempt", "output,", "or", "error:", "cause"]
     table = {line.split()[1]: line.split(None, 5) for line in lines if line[:1].isdigit()}
     assert list(table) == ["invoke1", "invoke2", "invoke3"]
     # One batch: the three entries share its job, and each has its own result.
@@ -57,7 +70,7 @@ def test_run_reports_every_entry_and_exits_non_zero_when_one_failed(tmp_path):
         ["1", "invoke2", "FAILED", "1"],
         ["2", "invoke3", "SUCCEEDED", "1"],
     ]
-    assert table["invoke2"][5].startswith("Job.SimulatedFailure: ")
+    assert table["invoke2"][5].startswith("Entry.Failed: ")
     [ended] = [line for line in lines if line.startswith("Run ")]
     assert re.fullmatch(r"Run \S+ FAILED in [0-9.]+ s: 3 entries \(1 failed, 2 succeeded\)", ended), ended
     run_id = ended.split()[1]
@@ -83,7 +96,7 @@ def test_run_rejects_a_payload_that_is_not_json(tmp_path):
     )
     assert result.returncode == 2
     assert "error:" in result.stderr
-    assert f"error: {bad} is not JSON: " in result.stderr and "Deploying" not in result.stdout  # refused first
+    assert f"error: {bad} is not JSON: " in result.stderr and "Deploying" not in result.stderr  # refused first
 
 
 @pytest.mark.parametrize("given", ["0", "65536", "http"])
@@ -94,27 +107,24 @@ def test_a_port_it_could_not_listen_on_is_refused_before_anything_starts(given, 
     assert "argument --port: " in capsys.readouterr().err
 
 
-def test_invoke_runs_one_function_like_sam_local_invoke():
-    result = subprocess.run(
-        emulator_command(
-            free_port(),
-            "invoke",
-            "CallbackNotifyFunction",
-            "--event",
-            str(TEST_INPUTS / "callbacknotifyfunction-payload.json"),
-        ),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def invoke(port: int | None, function: str, event: str, *params: str) -> subprocess.CompletedProcess[str]:
+    command = emulator_command(port, *params, "invoke", function, "--event", str(TEST_INPUTS / event))
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_invoke_runs_one_function_like_sam_local_invoke(default_port_taken):
+    # No serve to use (the default port is held by no emulator): a stack of its own, on a free port.
+    result = invoke(None, "CallbackNotifyFunction", "callbacknotifyfunction-payload.json")
+
     assert result.returncode == 0, result.stderr
+    # Standard output is the function's result alone (for jq); the deploy and the log go to stderr.
     # The sample's placeholder token names no waiting task: the callback is reported undeliverable.
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"delivered": False, "reason": "InvalidToken"}
-    assert "START RequestId" in result.stderr and "callback ignored" in result.stderr
+    assert json.loads(result.stdout) == {"delivered": False, "reason": "InvalidToken"}
+    assert "Deploying template.yaml" in result.stderr and "START RequestId" in result.stderr
+    assert "callback ignored" in result.stderr
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     process = subprocess.Popen(
@@ -181,9 +191,11 @@ def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
 
     assert described["status"] == "SUCCEEDED"
     # The parent's output is the run's report; the entries' results are in S3.
-    report = json.loads(described["output"])
+    full_report = json.loads(described["output"])
+    report = dict(full_report)
     run_id = started["executionArn"].rsplit(":", 1)[-1]
     bucket = outputs["RunsBucketName"]
+    assert report.pop("failures") == [] and report.pop("durations")["entries"]["count"] == 2
     assert report == {
         "runId": run_id,
         "status": "SUCCEEDED",
@@ -205,6 +217,77 @@ def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
         (1, "invoke2", "SUCCEEDED"),
     ]
     summary = json.loads(aws_text(endpoint, "s3", "cp", report["summary"], "-"))
-    assert summary == report
+    assert summary == full_report
     jobs = aws(endpoint, "batch", "describe-jobs", "--jobs", *{e["jobId"] for e in entries})["jobs"]
     assert [(j["jobName"], j["status"]) for j in jobs] == [(f"run-{run_id}-b0", "SUCCEEDED")]
+    # A job's log, as operating.md reads it (the CLI the project installs is v1: no `aws logs tail`).
+    [stream] = aws(
+        endpoint, "batch", "describe-jobs", "--jobs", jobs[0]["jobId"], "--query", "jobs[].container.logStreamName"
+    )
+    log = aws_text(
+        endpoint,
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        outputs["JobLogGroupName"],
+        "--log-stream-name",
+        stream,
+        "--query",
+        "events[].message",
+        "--output",
+        "text",
+    )
+    assert log.strip()
+
+
+def test_invoke_uses_the_stack_a_serve_deployed_from_the_same_template_code_and_parameters(served):
+    endpoint, outputs = served
+    port = int(endpoint.rsplit(":", 1)[1])
+
+    result = invoke(port, "BatchSubmitFunction", "batchjobsubmitfunction-payload.json")
+
+    assert result.returncode == 0, result.stderr
+    assert f"served at {endpoint}" in result.stderr and "Deploying" not in result.stderr
+    assert "START RequestId" in result.stderr
+    # As the docs say of the sample: its placeholder token names no waiting task, so nothing is submitted.
+    assert json.loads(result.stdout) == {"submitted": False, "error": "TaskClosed"}
+    batch = boto3.client("batch", endpoint_url=endpoint)
+    jobs = batch.list_jobs(
+        jobQueue=outputs["JobQueueArn"], filters=[{"name": "JOB_NAME", "values": ["run-example-run-*"]}]
+    )
+    assert jobs["jobSummaryList"] == []
+
+
+def test_invoke_does_not_use_a_serve_of_other_parameters(served):
+    endpoint, _ = served
+    port = int(endpoint.rsplit(":", 1)[1])
+
+    result = invoke(
+        port, "CallbackNotifyFunction", "callbacknotifyfunction-payload.json", "--param", "NestedWaitSeconds=2"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"The serve at {endpoint} runs another template, code or parameters" in result.stderr
+    assert "Deploying template.yaml" in result.stderr
+    assert json.loads(result.stdout) == {"delivered": False, "reason": "InvalidToken"}
+
+
+def test_a_functions_log_is_read_with_filter_log_events(served):
+    endpoint, outputs = served
+    invoke(int(endpoint.rsplit(":", 1)[1]), "CallbackNotifyFunction", "callbacknotifyfunction-payload.json")
+
+    # As operating.md reads a function's log (the CLI the project installs is v1: no `aws logs tail`).
+    messages = aws_text(
+        endpoint,
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        f"/aws/lambda/{outputs['CallbackNotifyFunctionName']}",
+        "--filter-pattern",
+        '"callback ignored"',
+        "--query",
+        "events[].message",
+        "--output",
+        "text",
+    )
+    assert "task already closed; callback ignored" in messages

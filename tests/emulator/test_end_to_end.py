@@ -39,7 +39,7 @@ def test_sample_payload_every_entry_succeeds_through_every_pattern(full: Deploye
     assert described["status"] == "SUCCEEDED" and described["container"]["exitCode"] == 0
     run_id = result.run_id
     assert described["jobName"] == f"run-{run_id}-b0"
-    assert described["parameters"]["resultsKey"] == f"runs/{run_id}/results/000000000-000000001.jsonl"
+    assert described["parameters"]["reportKey"] == f"runs/{run_id}/reports/000000000-000000001.bin"
     log = job_log(full, described)
     assert "reported 2 entries: 2 succeeded, 0 failed" in log
     token = full.token_of_job(job_id)

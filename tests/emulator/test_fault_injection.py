@@ -143,7 +143,7 @@ def assert_audit_agrees(deployed: Deployed, result: RunResult) -> None:
 
 
 def test_script_exits_non_zero(callback_only: Deployed, monkeypatch: pytest.MonkeyPatch):
-    """The job's script fails after its entries' work (it cannot write their results): it exits
+    """The job's script fails after its entries' work (it cannot write its report): it exits
     non-zero and reports the failure itself; the batch's entries are all FAILED with it."""
     from moto.s3.exceptions import S3AccessDeniedError
     from moto.s3.models import S3Backend
@@ -151,16 +151,16 @@ def test_script_exits_non_zero(callback_only: Deployed, monkeypatch: pytest.Monk
     real = S3Backend.put_object
     refused: list[str] = []
 
-    def refuse_the_jobs_results(self: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
-        if "/results/" in key_name and not refused:
-            refused.append(key_name)  # the job's write; the Account function's own write goes through
+    def refuse_the_jobs_report(self: S3Backend, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        if "/reports/" in key_name and not refused:
+            refused.append(key_name)
             raise S3AccessDeniedError()
         return real(self, bucket_name, key_name, *args, **kwargs)
 
-    monkeypatch.setattr(S3Backend, "put_object", refuse_the_jobs_results)
+    monkeypatch.setattr(S3Backend, "put_object", refuse_the_jobs_report)
     result, seconds = run_entry(callback_only, {"input": {"entries": [{"name": "bad"}]}})
     [entry] = result.entries
-    assert refused == [f"runs/{result.run_id}/results/000000000-000000000.jsonl"]
+    assert refused == [f"runs/{result.run_id}/reports/000000000-000000000.bin"]
     assert (result.status, result.error) == ("FAILED", "EntriesFailed")
     assert (entry.status, entry.error) == ("FAILED", "Job.Failed")
     assert entry.cause.startswith(f"batch job {entry.job_id} (attempt 1) exited with status ")
@@ -342,7 +342,7 @@ def test_one_entry_fails_among_many(request: pytest.FixtureRequest, stack: str, 
     assert [(e.index, e.name) for e in result.entries] == [(i, e["name"]) for i, e in enumerate(entries)]
     statuses = [e.status for e in result.entries]
     assert statuses[2:4] == ["SUCCEEDED", "FAILED"], "an entry's failure is its own, not its batch's"
-    assert (result.entries[3].error, result.entries[3].job_id) == ("Job.SimulatedFailure", result.entries[2].job_id)
+    assert (result.entries[3].error, result.entries[3].job_id) == ("Entry.Failed", result.entries[2].job_id)
     batches = deployed.batches(result.execution_arn)
     assert [json.loads(b["input"])["Items"][0]["index"] for b in batches] == [0, 2, 4]
     assert batches[1]["status"] == "FAILED" and batches[1]["error"] == "EntriesFailed"

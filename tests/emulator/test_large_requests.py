@@ -11,14 +11,19 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.stacks import Deployed, deployed
+from tests.emulator.stacks import Deployed, deployed, sleep_command
 
 BUCKET = "user-requests"
 
 
 @pytest.fixture(scope="module")
 def large(emulator) -> Deployed:
-    parameters = {"batchSleepDuration": "0", "NestedWaitSeconds": "0", "ArrayJobSize": "0", "RequestBucket": BUCKET}
+    parameters = {
+        "EntryCommand": sleep_command(0),
+        "NestedWaitSeconds": "0",
+        "ArrayJobSize": "0",
+        "RequestBucket": BUCKET,
+    }
     stack = deployed(emulator, "large", parameters)
     stack.client("s3").create_bucket(Bucket=BUCKET)
     return stack
@@ -125,9 +130,7 @@ def test_the_failures_of_a_run_run_again_once_their_cause_is_fixed(large: Deploy
     # Only what failed runs again: a rerun of the rerun holds the one entry that still fails.
     again = large.run({"input": {"rerunOf": rerun.run_id, "toleratedFailureCount": 1}})
     assert again.status == "SUCCEEDED"
-    assert [(e.index, e.name, e.status, e.error) for e in again.entries] == [
-        (0, "r5", "FAILED", "Job.SimulatedFailure")
-    ]
+    assert [(e.index, e.name, e.status, e.error) for e in again.entries] == [(0, "r5", "FAILED", "Entry.Failed")]
     nothing = large.run({"input": {"rerunOf": first.run_id}})
     assert (nothing.status, nothing.error) == ("FAILED", "InvalidRequest")
     assert f"every entry of run '{first.run_id}' succeeded: nothing to run again" in nothing.cause

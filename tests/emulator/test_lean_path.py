@@ -31,7 +31,7 @@ def test_a_failing_entry_fails_alone_in_its_batch(callback_only: Deployed):
     assert result.cause.startswith("1 of 3 entries failed, more than tolerated")
     assert [(e.name, e.status, e.error) for e in result.entries] == [
         ("invoke1", "SUCCEEDED", ""),
-        ("invoke2", "FAILED", "Job.SimulatedFailure"),
+        ("invoke2", "FAILED", "Entry.Failed"),
         ("invoke3", "SUCCEEDED", ""),
     ]
     assert "expectedJobStatus" in result.entries[1].cause
@@ -46,7 +46,7 @@ def test_a_failing_entry_fails_alone_in_its_batch(callback_only: Deployed):
         for e in callback_only.history(batch["executionArn"])
         if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
     ]
-    assert reported == {"jobId": job_id, "attempt": 1, "succeeded": 2, "failed": 1}
+    assert reported == {"jobId": job_id, "attempt": 1, "entries": 3, "failed": 1}
     assert (batch["status"], batch["error"]) == ("FAILED", "EntriesFailed"), "the Map counts the batch's entries"
 
 

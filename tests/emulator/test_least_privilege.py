@@ -32,12 +32,18 @@ from local_emulator.patches.iam_enforcement import Check, Context, Policy, Princ
 from local_emulator.runner import OrchestratorRun
 from local_emulator.server import Emulator, free_port
 from tests.emulator.probes_iam import ACCOUNT, REGION
-from tests.emulator.stacks import Deployed, deployed
+from tests.emulator.stacks import Deployed, deployed, sleep_command
 
 pytestmark = pytest.mark.scale
 
 # Small sleeps: a job works 1 s per entry; the full path's array job has two children.
-PARAMETERS = {"batchSleepDuration": "1", "NestedWaitSeconds": "0", "ArrayJobSize": "2", "Patterns": "lean"}
+PARAMETERS = {
+    "EntryCommand": sleep_command(1),
+    "AllowRequestCommand": "true",  # the sample workload's round runs the stack's sample command
+    "NestedWaitSeconds": "0",
+    "ArrayJobSize": "2",
+    "Patterns": "lean",
+}
 SCENARIO_SECONDS = 120  # the bound of each wait of a scenario
 REFUSAL_SECONDS = 30  # how long a round waits for the refusal once its scenario has ended or stopped
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
@@ -380,6 +386,13 @@ def full_path(lab: Lab, stop: Stop) -> None:
     lab.run({"entries": [{"name": "full"}], "patterns": "full"}, stop)
 
 
+def sample_workload(lab: Lab, stop: Stop) -> None:
+    """The sample command: fetched beside the script, it reads an object under inputs/ and leaves a file."""
+    bucket = lab.stack.stack.outputs["RunsBucketName"]
+    lab.client("s3").put_object(Bucket=bucket, Key="inputs/lab.txt", Body=b"least privilege\n")
+    lab.run({"entries": [{"name": "digest", "key": "inputs/lab.txt"}], "entry": {"command": "s3-digest"}}, stop)
+
+
 def rerun(lab: Lab, stop: Stop) -> None:
     lab.run({"rerunOf": lab.runs["failing"]}, stop)
 
@@ -457,6 +470,7 @@ SCENARIOS: dict[str, Callable[[Lab, Stop], None]] = {
     "deploy": deploy,
     "lean run with a failing entry": lean_run_with_a_failing_entry,
     "full path": full_path,
+    "sample workload": sample_workload,
     "rerun of the failed run": rerun,
     "run stopped by hand": stopped_by_hand,
     "run stopped in its array job": stopped_in_the_array_job,

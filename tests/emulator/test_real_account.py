@@ -11,14 +11,15 @@ import pytest
 
 from local_emulator.deploy import DeployError, deploy
 from local_emulator.runner import OrchestratorRun
-from tests.emulator.stacks import CALLBACK_ONLY, Deployed, deployed
+from tests.emulator.stacks import CALLBACK_ONLY, Deployed, deployed, sleep_command
 from tests.support.paths import TEMPLATE
 
 
 @pytest.fixture(scope="module")
 def observed(emulator) -> tuple[Deployed, str]:
     """The full application, with every event of the default bus copied to a queue the test reads."""
-    stack = deployed(emulator, "observed", {"batchSleepDuration": "1", "NestedWaitSeconds": "0", "ArrayJobSize": "2"})
+    parameters = {"EntryCommand": sleep_command(1), "NestedWaitSeconds": "0", "ArrayJobSize": "2"}
+    stack = deployed(emulator, "observed", parameters)
     sqs, events = stack.client("sqs"), stack.client("events")
     queue = sqs.create_queue(QueueName="every-event")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -113,14 +114,14 @@ def test_array_childrens_events_are_not_delivered_to_the_job_event_function(obse
 def test_an_entry_too_large_for_batchs_container_overrides_reaches_its_job_by_reference(callback_only: Deployed):
     """Batch on Fargate sends at most 8,192 characters of container overrides, and quotes double in
     them: an entry of 16,000 quotes could never travel in a job's parameters. The job gets a
-    reference, and reads its batch's entries from the task token table; an entry past the request's
+    reference, and reads its batch's plan (its entries) from the runs bucket; an entry past the request's
     bound per entry (32 KiB) is refused before any job, naming it."""
     quotes = {"name": "quotes", "data": '"' * 16000}
     result = callback_only.run({"input": {"entries": [quotes]}}, timeout=300)
     [entry] = result.entries
     assert (result.status, entry.status) == ("SUCCEEDED", "SUCCEEDED")
     job = callback_only.client("batch").describe_jobs(jobs=[entry.job_id])["jobs"][0]
-    assert set(job["parameters"]) >= {"taskRef", "resultsKey", "sleepSeconds", "heartbeatIntervalSeconds"}
+    assert set(job["parameters"]) >= {"taskRef", "reportKey", "heartbeatIntervalSeconds"}
     assert '""""' not in json.dumps(job) and len(json.dumps(job["parameters"])) < 1024
 
     huge = {"name": "huge", "data": '"' * 16400}

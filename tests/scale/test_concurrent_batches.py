@@ -6,7 +6,7 @@ batch may fail by contention. Run by `make test-scale` (minutes, not part of `ma
 import json
 from collections import Counter
 
-from tests.emulator.stacks import deployed
+from tests.emulator.stacks import deployed, sleep_command
 
 ENTRIES, BATCH_SIZE, CONCURRENCY = 10_000, 100, 100
 
@@ -16,7 +16,7 @@ def test_ten_thousand_entries_at_a_hundred_batches_at_once_are_each_accounted_on
         emulator,
         "concurrent",
         {
-            "batchSleepDuration": "0",
+            "EntryCommand": sleep_command(0),
             "ArrayJobSize": "0",
             "NestedWaitSeconds": "0",
             "Patterns": "lean",

@@ -1,13 +1,13 @@
-"""Running the batch script as a Batch job runs it: its command line, environment, shells and results."""
+"""Running the batch script as a Batch job runs it: its command line, environment, shells, plan and report."""
 
-import json
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.paths import BATCH_SCRIPT
+from tests.support.handlers import load_handler
+from tests.support.paths import BATCH_SCRIPT, FUNCTIONS
 
 SHELLS = {"dash": ["dash"], "busybox": ["busybox", "sh"]}
 
@@ -21,6 +21,9 @@ TOKEN_TABLE = "task-tokens"
 
 
 RUNS_BUCKET = "runs"
+RUNS_CODE = FUNCTIONS / "runs"
+batch_plan = load_handler(RUNS_CODE, "batch_plan")
+batch_report = load_handler(RUNS_CODE, "batch_report")
 
 
 @dataclass
@@ -31,32 +34,72 @@ class Run:
 
 
 def run(command: list[str], env: dict[str, str], timeout: float = 60, **popen: Any) -> Run:
-    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, **popen)
+    process = subprocess.run(
+        command, env=env, capture_output=True, text=True, errors="replace", timeout=timeout, **popen
+    )
     return Run(process.returncode, process.stdout, process.stderr)
 
 
-def script_command(shell: list[str], reference: str, results_key: str, sleep: int = 0, heartbeat: int = 0) -> list[str]:
-    return [*shell, str(BATCH_SCRIPT), reference, results_key, str(sleep), str(heartbeat)]
+def script_command(shell: list[str], reference: str, report: str, sleep: int = 0, heartbeat: int = 0) -> list[str]:
+    return [*shell, str(BATCH_SCRIPT), reference, report, str(sleep), str(heartbeat)]
 
 
 def batch_items(*entries: dict[str, Any], first: int = 0) -> list[dict[str, Any]]:
-    """A batch's entries as the submit function keeps them: {index, name, entry}, in index order."""
+    """A batch's entries as the submit function gets them: {index, name, entry}, in index order."""
     return [{"index": first + i, "name": entry["name"], "entry": entry} for i, entry in enumerate(entries)]
 
 
-def results_key() -> str:
-    return f"runs/{uuid.uuid4().hex}/results/batch-00000.jsonl"
+@dataclass
+class Batch:
+    """One batch's plan and where its job reports: what a test hands the script."""
+
+    items: list[dict[str, Any]]
+    command: str
+    timeout: int = 0
+    attempts: int = 1
+    backoff: int = 0
+    parallelism: int = 4
+    max_files: int = 1000
+    run_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.run_id = self.run_id or f"run-{uuid.uuid4().hex[:12]}"
+
+    @property
+    def report_key(self) -> str:
+        return f"runs/{self.run_id}/reports/000000000.bin"
+
+    @property
+    def outputs_prefix(self) -> str:
+        return f"runs/{self.run_id}/outputs/"
+
+    def plan(self) -> str:
+        settings = {
+            "command": self.command,
+            "timeout": self.timeout,
+            "attempts": self.attempts,
+            "backoff": self.backoff,
+            "parallelism": self.parallelism,
+            "outputs": f"s3://{RUNS_BUCKET}/{self.outputs_prefix}",
+            "run": self.run_id,
+            "maxfiles": self.max_files,
+        }
+        return batch_plan.plan_text(settings, self.items)
 
 
-def read_results(s3: Any, key: str) -> tuple[bytes, list[dict[str, Any]]]:
-    """The results file a job wrote: its bytes, and its JSON Lines."""
-    body = s3.get_object(Bucket=RUNS_BUCKET, Key=key)["Body"].read()
-    return body, json_lines(body)
+def read_report(s3: Any, batch: Batch) -> dict[int, Any]:
+    """The job's report of BATCH, each entry's record by its index."""
+    body = s3.get_object(Bucket=RUNS_BUCKET, Key=batch.report_key)["Body"].read()
+    return {record.index: record for record in batch_report.records(body)}
 
 
-def json_lines(body: bytes) -> list[dict[str, Any]]:
-    """JSON Lines split at "\\n" only: str.splitlines would also split at the U+2028 a name may hold."""
-    return [json.loads(line) for line in body.decode().split("\n") if line]
+def outputs(s3: Any, batch: Batch) -> dict[str, bytes]:
+    """The output files of BATCH's entries, by their key under the run's outputs/."""
+    listed = s3.list_objects_v2(Bucket=RUNS_BUCKET, Prefix=batch.outputs_prefix).get("Contents", [])
+    return {
+        o["Key"][len(batch.outputs_prefix) :]: s3.get_object(Bucket=RUNS_BUCKET, Key=o["Key"])["Body"].read()
+        for o in listed
+    }
 
 
 def has_object(s3: Any, key: str) -> bool:
@@ -65,8 +108,8 @@ def has_object(s3: Any, key: str) -> bool:
 
 @dataclass
 class CommandLines:
-    """Wrappers of aws, jq and python3 first on a job's PATH: each records its command line, then runs
-    the real program."""
+    """Wrappers first on a job's PATH: `aws` records its command line, then runs the real program;
+    `jq` and `python3` record theirs and fail, as in an image that has neither."""
 
     bin: Path
     log: Path

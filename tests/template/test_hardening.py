@@ -173,7 +173,11 @@ def test_a_job_runs_the_script_version_of_its_definition():
     [reader] = [
         s for name, s in allow_statements() if name == "JobRole" and "s3:GetObjectVersion" in as_list(s["Action"])
     ]
-    assert reader["Resource"] == {"Fn::Sub": "${ScriptBucket.Arn}/${BatchScriptName}"}
+    assert reader["Resource"] == [
+        {"Fn::Sub": "${ScriptBucket.Arn}/${BatchScriptName}"},
+        {"Fn::Sub": "${ScriptBucket.Arn}/${SampleCommandName}"},
+    ]
+    assert environment["SAMPLE_COMMAND_VERSION"] == {"Fn::GetAtt": ["SampleCommand", "VersionId"]}
 
 
 def test_every_queue_is_encrypted_and_tls_only():
@@ -253,7 +257,7 @@ def test_no_function_whose_events_carry_tokens_keeps_its_failed_events_in_a_queu
 
 def test_custom_resources_answer_within_minutes():
     custom = {n: r for n, r in sam_template()["Resources"].items() if r["Type"].startswith("Custom::")}
-    assert set(custom) == {"BatchScript", "ParameterCheck"}
+    assert set(custom) == {"BatchScript", "SampleCommand", "ParameterCheck"}
     for name, resource in custom.items():
         assert 0 < int(resource["Properties"]["ServiceTimeout"]) <= 300, name
 

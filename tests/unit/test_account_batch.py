@@ -1,5 +1,6 @@
-"""The account function against moto: each batch's entries counted once in the run's counters, the
-results of a batch whose job failed written by it, and the job of such a batch terminated."""
+"""The account function against moto: each batch's entries counted once in the run's counters, their
+results made from the report the batch's job wrote (or, when the job failed, every entry FAILED with
+its error), and the job of such a batch terminated."""
 
 import json
 from typing import Any
@@ -10,6 +11,7 @@ from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.clients import client
 from tests.support.handlers import formatted, load_handler
+from tests.support.job_reports import STARTED_MS, Record, put_report
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
 
@@ -50,9 +52,15 @@ def child_state(first: int, last: int, **outcome: Any) -> dict[str, Any]:
     return {"Items": items(first, last), "BatchInput": batch_input, **outcome}
 
 
-def reported(job_id: str, succeeded: int, failed: int) -> dict[str, Any]:
-    """What the job's SendTaskSuccess puts at $.job."""
-    return {"job": {"jobId": job_id, "attempt": 1, "succeeded": succeeded, "failed": failed}}
+def reported(job_id: str, first: int, last: int, failed: tuple[int, ...] = (), attempt: int = 1) -> dict[str, Any]:
+    """The batch FIRST..LAST's job wrote its report (the entries FAILED exited 1) and reported: what
+    its SendTaskSuccess puts at $.job."""
+    records = [
+        Record(i, status=1 if i in failed else 0, stderr=b"it failed" if i in failed else b"")
+        for i in range(first, last + 1)
+    ]
+    put_report(client("s3"), RUNS, RUN, first, last, records)
+    return {"job": {"jobId": job_id, "attempt": attempt, "entries": last - first + 1, "failed": len(failed)}}
 
 
 def account_for(account: Any, context: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def run_counts() -> tuple[int, int]:
 
 def results_objects() -> dict[str, list[dict[str, Any]]]:
     s3 = client("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=RUNS).get("Contents", [])]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=RUNS, Prefix=f"runs/{RUN}/results/").get("Contents", [])]
     return {
         key: [json.loads(line) for line in s3.get_object(Bucket=RUNS, Key=key)["Body"].read().decode().splitlines()]
         for key in keys
@@ -77,7 +85,7 @@ def results_objects() -> dict[str, list[dict[str, Any]]]:
 
 
 def test_a_batch_whose_entries_all_succeeded_is_counted_once(account, lambda_context):
-    state = child_state(0, 2, **reported("job-a", 3, 0))
+    state = child_state(0, 2, **reported("job-a", 0, 2))
 
     first = account_for(account, lambda_context, state)
     again = account_for(account, lambda_context, state)  # a retried Account state
@@ -87,6 +95,10 @@ def test_a_batch_whose_entries_all_succeeded_is_counted_once(account, lambda_con
     assert run_counts() == (3, 0)
     batch = audit_item("audit", RUN, 0)
     accounted = batch.pop("accountedAt")
+    # How the batch went, for the run's report (run_stats.py): 3 entries of 1.5 s, none failed.
+    stats = {key: batch.pop(key) for key in ("entryMs", "entryMaxMs", "batchMs", "errors", "errorExamples")}
+    assert (sum(stats["entryMs"].values()), stats["entryMaxMs"], stats["batchMs"]) == (3, 1500, 1500)
+    assert stats["errors"] == stats["errorExamples"] == {}
     assert batch == {
         "runId": RUN,
         "entryIndex": 0,
@@ -98,11 +110,12 @@ def test_a_batch_whose_entries_all_succeeded_is_counted_once(account, lambda_con
     }
     assert audit_item("audit", RUN, 0)["accountedAt"] == accounted, "the second call changed nothing"
     assert audit_item("audit", RUN, -1)["updatedAt"] == accounted
-    assert results_objects() == {}, "the job wrote its entries' results itself"
+    [results] = results_objects().values()
+    assert [(r["index"], r["status"], r["jobId"]) for r in results] == [(i, "SUCCEEDED", "job-a") for i in (0, 1, 2)]
 
 
 def test_a_batch_with_failed_entries_fails_its_child_and_is_counted_once(account, lambda_context, caplog):
-    state = child_state(3, 5, **reported("job-b", 2, 1))
+    state = child_state(3, 5, **reported("job-b", 3, 5, failed=(4,)))
 
     with pytest.raises(account.EntriesFailed, match=r"^batch 3-5: 1 of 3 entries failed \(see their results\)$"):
         account_for(account, lambda_context, state)
@@ -122,14 +135,177 @@ def test_a_batch_with_failed_entries_fails_its_child_and_is_counted_once(account
 
 
 def test_the_counts_of_every_batch_add_up(account, lambda_context):
-    account_for(account, lambda_context, child_state(0, 2, **reported("a", 3, 0)))
+    account_for(account, lambda_context, child_state(0, 2, **reported("a", 0, 2)))
     with pytest.raises(account.EntriesFailed):
-        account_for(account, lambda_context, child_state(3, 5, **reported("b", 1, 2)))
-    account_for(account, lambda_context, child_state(6, 8, **reported("c", 3, 0)))
-    account_for(account, lambda_context, child_state(0, 2, **reported("a", 3, 0)))
+        account_for(account, lambda_context, child_state(3, 5, **reported("b", 3, 5, failed=(3, 5))))
+    account_for(account, lambda_context, child_state(6, 8, **reported("c", 6, 8)))
+    account_for(account, lambda_context, child_state(0, 2, **reported("a", 0, 2)))
 
     assert run_counts() == (7, 2)
     assert [audit_item("audit", RUN, i)["status"] for i in (0, 3, 6)] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+
+
+# ------------------------------------------------------------------ the results, made from the job's report
+
+
+def test_each_entrys_result_line_is_made_from_its_record_in_the_report(account, lambda_context):
+    """Every field of a result line, for each way an entry can end; the counts are the report's
+    (the job counts only exit statuses: an entry that exited 0 with an output that is not JSON
+    failed here)."""
+    put_report(
+        client("s3"),
+        RUNS,
+        RUN,
+        10,
+        15,
+        [
+            Record(10, attempts=1, ended_ms=STARTED_MS + 250, output='{"digest":"é✓"}'.encode(), files=3),
+            Record(11, status=2, attempts=3, ended_ms=STARTED_MS + 4000, stderr=b"bad input\n"),
+            Record(12, status=143, timed_out=True, attempts=2, ended_ms=STARTED_MS + 600_000, stderr=b"slow"),
+            Record(13, output=b"{not json"),
+            # 14: the job did not report it
+            Record(15, files=1001),
+            Record(99),  # no entry of this batch: ignored
+        ],
+    )
+    state = child_state(10, 15, job={"jobId": "job-r", "attempt": 2, "entries": 6, "failed": 2})
+
+    with pytest.raises(account.EntriesFailed, match=r"^batch 10-15: 5 of 6 entries failed \(see their results\)$"):
+        account_for(account, lambda_context, state)
+
+    job = {"jobId": "job-r", "attempt": 2}
+    times = {"startedAt": "2026-05-28T20:26:40.000Z"}
+    assert results_objects() == {
+        "runs/run-1/results/000000010-000000015.jsonl": [
+            {
+                "index": 10,
+                "name": "entry-10",
+                "status": "SUCCEEDED",
+                **job,
+                "attempts": 1,
+                "seconds": 0.25,
+                **times,
+                "endedAt": "2026-05-28T20:26:40.250Z",
+                "outputs": "s3://runs/runs/run-1/outputs/10/",
+                "output": {"digest": "é✓"},
+            },
+            {
+                "index": 11,
+                "name": "entry-11",
+                "status": "FAILED",
+                "error": "Entry.Failed",
+                "cause": "bad input\n",
+                **job,
+                "attempts": 3,
+                "seconds": 4.0,
+                **times,
+                "endedAt": "2026-05-28T20:26:44.000Z",
+            },
+            {
+                "index": 12,
+                "name": "entry-12",
+                "status": "FAILED",
+                "error": "Entry.Timeout",
+                "cause": "stopped at its timeout (attempt 2); slow",
+                **job,
+                "attempts": 2,
+                "seconds": 600.0,
+                **times,
+                "endedAt": "2026-05-28T20:36:40.000Z",
+            },
+            {
+                "index": 13,
+                "name": "entry-13",
+                "status": "FAILED",
+                "error": "Entry.InvalidOutput",
+                "cause": "its output document is not JSON: Expecting property name enclosed in double quotes: "
+                "line 1 column 2 (char 1)",
+                **job,
+                "attempts": 1,
+                "seconds": 1.5,
+                **times,
+                "endedAt": "2026-05-28T20:26:41.500Z",
+            },
+            {
+                "index": 14,
+                "name": "entry-14",
+                "status": "FAILED",
+                "error": "Entry.NotReported",
+                "cause": "the job's report has no record of this entry",
+                **job,
+            },
+            {
+                "index": 15,
+                "name": "entry-15",
+                "status": "FAILED",
+                "error": "Entry.TooManyOutputs",
+                "cause": "it left 1001 files in its output folder; at most 1000, none kept",
+                **job,
+                "attempts": 1,
+                "seconds": 1.5,
+                **times,
+                "endedAt": "2026-05-28T20:26:41.500Z",
+            },
+        ]
+    }
+    assert run_counts() == (1, 5)
+    batch = audit_item("audit", RUN, 10)
+    assert (batch["status"], batch["succeeded"], batch["failed"], batch["jobId"]) == ("FAILED", 1, 5, "job-r")
+
+
+def test_the_results_file_keeps_text_as_it_is_one_line_an_entry(account, lambda_context):
+    # U+2028 and U+0085 are line breaks to str.splitlines, not to JSON Lines: the file is split at "\n".
+    output = json.dumps({"text": "a\u2028b\u0085c\nd"}, ensure_ascii=False).encode()
+    put_report(client("s3"), RUNS, RUN, 0, 0, [Record(0, output=output)])
+
+    account_for(account, lambda_context, child_state(0, 0, job={"jobId": "j", "entries": 1, "failed": 0}))
+
+    body = client("s3").get_object(Bucket=RUNS, Key="runs/run-1/results/000000000-000000000.jsonl")["Body"].read()
+    [line] = body.decode().split("\n")[:-1]
+    assert "a\u2028b\u0085c" in line, "UTF-8, not escaped"
+    assert json.loads(line)["output"] == {"text": "a\u2028b\u0085c\nd"}
+
+
+@pytest.mark.parametrize(
+    ("report", "cause"),
+    [
+        (None, "the job's report cannot be read: An error occurred (NoSuchKey) when calling the GetObject operation"),
+        (
+            b"entry 0 0 0 1 0 0 5 0 0\nabc",
+            "the job's report cannot be read: the record of entry 0 is cut short",
+        ),
+        (b"entry 0 0 0 1 0 0\n", "the job's report cannot be read: the record at byte 0 is not 'entry' and 9 numbers"),
+    ],
+)
+def test_a_report_missing_or_malformed_fails_every_entry_of_the_batch(account, lambda_context, report, cause):
+    if report is not None:
+        put_report(client("s3"), RUNS, RUN, 0, 1, report)
+    state = child_state(0, 1, job={"jobId": "job-m", "attempt": 1, "entries": 2, "failed": 0})
+
+    with pytest.raises(account.EntriesFailed, match=r"^batch 0-1: 2 of 2 entries failed \(see their results\)$"):
+        account_for(account, lambda_context, state)
+
+    [results] = results_objects().values()
+    assert [(r["index"], r["status"], r["error"], r["jobId"]) for r in results] == [
+        (i, "FAILED", "Batch.ReportUnreadable", "job-m") for i in (0, 1)
+    ]
+    assert all(r["cause"].startswith(cause) for r in results), results[0]["cause"]
+    assert run_counts() == (0, 2)
+    assert audit_item("audit", RUN, 0)["status"] == "FAILED"
+
+
+def test_a_missing_report_as_s3_answers_the_functions_role_fails_every_entry(account, lambda_context):
+    from botocore.stub import ANY, Stubber
+
+    state = child_state(0, 0, job={"jobId": "job-m", "attempt": 1, "entries": 1, "failed": 0})
+    with Stubber(account.s3) as s3:
+        s3.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+        s3.add_response(
+            "put_object", {}, {"Bucket": RUNS, "Key": "runs/run-1/results/000000000-000000000.jsonl", "Body": ANY}
+        )
+        with pytest.raises(account.EntriesFailed, match="1 of 1 entries failed"):
+            account_for(account, lambda_context, state)
+    assert run_counts() == (0, 1)
 
 
 # ------------------------------------------------------------------ the job failed, or never reported
@@ -241,7 +417,7 @@ def test_a_failure_without_a_name_is_a_batch_failure_and_a_long_cause_is_cut(acc
         account_for(account, lambda_context, state)
 
     [[result]] = results_objects().values()
-    assert result == {"index": 0, "name": "entry-0", "status": "FAILED", "error": "Batch.Failed", "cause": "é" * 1024}
+    assert result == {"index": 0, "name": "entry-0", "status": "FAILED", "error": "Batch.Failed", "cause": "é" * 4096}
 
 
 def test_a_failure_with_no_detail_at_all_still_accounts_the_batch(account, lambda_context):
@@ -279,8 +455,10 @@ def test_a_job_that_cannot_be_terminated_does_not_stop_the_account(account, lamb
     [
         {"Items": [], "BatchInput": {"runId": RUN}},
         {"BatchInput": {"runId": RUN}, "failure": {}},
-        {"Items": items(0, 0), "BatchInput": {"runId": RUN}, "job": {"jobId": "a", "succeeded": -1, "failed": 0}},
-        {"Items": items(0, 0), "BatchInput": {"runId": RUN}, "job": {"succeeded": 1, "failed": 0}},
+        {"Items": items(0, 0), "BatchInput": {"runId": RUN}, "job": {"jobId": "a", "entries": -1, "failed": 0}},
+        {"Items": items(0, 0), "BatchInput": {"runId": RUN}, "job": {"entries": 1, "failed": 0}},
+        # What a job of the stack's former script sent: its counts, no number of entries.
+        {"Items": items(0, 0), "BatchInput": {"runId": RUN}, "job": {"jobId": "a", "succeeded": 1, "failed": 0}},
     ],
 )
 def test_a_state_that_is_no_batch_is_an_error_and_counts_nothing(account, lambda_context, state):
@@ -316,7 +494,7 @@ def test_a_batch_accounts_while_another_holds_the_runs_summary_item_in_a_transac
         writer.start()
         assert paused.wait(), "the other transaction holds the summary item"
 
-        outcome = account_for(account, lambda_context, child_state(0, 2, **reported("job-a", 3, 0)))
+        outcome = account_for(account, lambda_context, child_state(0, 2, **reported("job-a", 0, 2)))
 
     writer.join()
     assert outcome["counted"] is True

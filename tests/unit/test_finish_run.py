@@ -12,6 +12,7 @@ from tests.support.audit_table import audit_item, create_audit_table
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.clients import client
 from tests.support.handlers import load_handler
+from tests.support.job_reports import Record, put_report
 from tests.support.paths import FUNCTIONS
 from tests.support.template import sam_template
 
@@ -19,6 +20,12 @@ RUNS = "runs"
 RUN = "run-1"
 MAP_RUN = "arn:aws:states:us-east-1:123456789012:mapRun:app-orchestrator/run-1:batches:5f2a"
 NOT_RUN_CAUSE = "the run stopped before this entry's batch ran"
+STATS = ("durations", "failures")  # how the run went (run_stats.py), beside its counts
+
+
+def counts_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The report but its durations and failures."""
+    return {key: value for key, value in report.items() if key not in STATS}
 
 
 def function_environment(function: str, resources: dict[str, str]) -> dict[str, str]:
@@ -69,30 +76,16 @@ class Runs:
         return job_id
 
     def ran(self, run: dict[str, Any], first: int, last: int, failed: tuple[int, ...] = ()) -> dict[str, Any]:
-        """The batch's job wrote its entries' results and reported; the Account state accounted it."""
+        """The batch's job wrote its report and reported; the Account state made its entries' results
+        and accounted it."""
         state = self.batch_of(run, first, last)
         job_id = self.job(run, first)
-        results = "".join(
-            json.dumps(
-                {
-                    "index": item["index"],
-                    "name": item["name"],
-                    "status": "FAILED" if item["index"] in failed else "SUCCEEDED",
-                }
-                | ({"error": "Job.SimulatedFailure", "cause": "expected"} if item["index"] in failed else {})
-                | {"jobId": job_id, "attempt": 1}
-            )
-            + "\n"
+        records = [
+            Record(item["index"], status=1, stderr=b"expected") if item["index"] in failed else Record(item["index"])
             for item in state["Items"]
-        )
-        key = f"{run['results']['prefix']}{first:09d}-{last:09d}.jsonl"
-        self.s3.put_object(Bucket=RUNS, Key=key, Body=results.encode())
-        state["job"] = {
-            "jobId": job_id,
-            "attempt": 1,
-            "succeeded": last - first + 1 - len(failed),
-            "failed": len(failed),
-        }
+        ]
+        put_report(self.s3, RUNS, run["runId"], first, last, records)
+        state["job"] = {"jobId": job_id, "attempt": 1, "entries": len(records), "failed": len(failed)}
         with contextlib.suppress(self.account.EntriesFailed):  # raised when an entry failed
             self.account.lambda_handler({"batch": state}, self.context)
         return state
@@ -161,7 +154,7 @@ def test_a_run_whose_batches_all_ran_succeeds(runs):
 
     report = runs.end(run, map=map_output)
 
-    assert report == {
+    assert counts_of(report) == {
         "runId": RUN,
         "status": "SUCCEEDED",
         "total": 5,
@@ -171,6 +164,8 @@ def test_a_run_whose_batches_all_ran_succeeds(runs):
         "results": "s3://runs/runs/run-1/results/",
         "summary": "s3://runs/runs/run-1/summary.json",
     }
+    assert (report["durations"]["entries"]["count"], report["durations"]["batches"]["count"]) == (5, 3)
+    assert report["failures"] == []
     assert runs.summary() == report
     assert runs.results() == written, "no result is added to a run whose every batch was accounted"
     assert entries_once(written, 5) == ["SUCCEEDED"] * 5
@@ -243,7 +238,7 @@ def test_past_the_tolerance_the_run_fails_and_every_entry_gets_one_result(runs, 
 
     report = runs.end(run, failure=THRESHOLD)
 
-    assert report == {
+    assert counts_of(report) == {
         "runId": RUN,
         "status": "FAILED",
         "total": 7,
@@ -255,6 +250,10 @@ def test_past_the_tolerance_the_run_fails_and_every_entry_gets_one_result(runs, 
         "error": "EntriesFailed",
         "cause": "3 of 7 entries failed, more than tolerated (toleratedFailurePercentage 0; "
         "a failed batch counts all its entries); 1 did not run. Results: s3://runs/runs/run-1/results/",
+    }
+    assert {failure["error"]: failure["count"] for failure in report["failures"]} == {
+        "States.Aborted": 2,
+        "Entry.Failed": 1,
     }
     results = runs.results()
     assert {k: v for k, v in results.items() if k in before} == before, "the batches' own results stay"
@@ -454,8 +453,11 @@ def test_a_run_stopped_by_hand_ends_with_every_entry_once_and_can_be_rerun(termi
     runs.ran(run, 0, 1)
     job = runs.job(run, 2, status="RUNNING")
     submitted(run, 2, 3, job)
-    partial = b'{"index":2,"name":"entry-2","status":"SUCCEEDED"}\n'  # the job had written part of its file
-    runs.s3.put_object(Bucket=RUNS, Key="runs/run-1/results/000000002-000000003.jsonl", Body=partial)
+    # The batch's results, written by an Account that then stopped (its Lambda timed out) before it recorded them.
+    unrecorded = (
+        b'{"index":2,"name":"entry-2","status":"SUCCEEDED"}\n{"index":3,"name":"entry-3","status":"SUCCEEDED"}\n'
+    )
+    runs.s3.put_object(Bucket=RUNS, Key="runs/run-1/results/000000002-000000003.jsonl", Body=unrecorded)
 
     outcome = stopped_by_hand(runs)
 

@@ -32,16 +32,21 @@ def job_event(task: WaitingTask | None, status: str, **detail: Any) -> dict[str,
     event = json.loads((TEST_INPUTS / "batch-job-state-change-event.json").read_text())
     event["detail"].update(status=status, jobName=JOB_NAME, **detail)
     parameters = event["detail"]["parameters"]
-    for gone in ("entry", "auditEntryIndex"):
+    for gone in ("entry", "auditEntryIndex", "resultsKey"):
         parameters.pop(gone, None)
     parameters.update(
-        resultsKey=f"runs/example-run/results/{BATCH:09d}-{BATCH + 99:09d}.jsonl",
+        reportKey=f"runs/example-run/reports/{BATCH:09d}-{BATCH + 99:09d}.bin",
         auditRunId="example-run",
         auditBatch=str(BATCH),
     )
     reference = f"ref-{task.token[-12:]}" if task else "none"
     if task:
-        item = {"ref": {"S": reference}, "taskToken": {"S": task.token}, "expiresAt": {"N": "4102444800"}}
+        item = {
+            "ref": {"S": reference},
+            "taskToken": {"S": task.token},
+            "planKey": {"S": f"runs/example-run/plans/{BATCH:09d}-{BATCH + 99:09d}.txt"},
+            "expiresAt": {"N": "4102444800"},
+        }
         client("dynamodb").put_item(TableName="tokens", Item=item)
     event["detail"]["parameters"]["taskRef"] = reference
     return event

@@ -17,6 +17,7 @@ RUNS = "runs"
 REQUESTS = "requests"
 RUN = "run-1"
 # The stack's defaults (template.yaml) as the function receives them.
+DEFAULT_ENTRY = {"command": "s3-digest", "timeoutSeconds": 300, "attempts": 2, "backoffSeconds": 1, "parallelism": 4}
 DEFAULT_SETTINGS = {
     "sleepSeconds": 20,
     "arrayJobSize": 2,
@@ -25,6 +26,7 @@ DEFAULT_SETTINGS = {
     "jobCallbackTimeoutSeconds": 3600,
     "jobHeartbeatSeconds": 600,
     "maxConcurrency": 64,
+    "entry": DEFAULT_ENTRY,
 }
 
 
@@ -146,7 +148,11 @@ def test_every_field_the_orchestrator_reads_is_in_the_answer(prepare, lambda_con
             value = value[part]
         assert value is not None, path
     assert settings_paths and settings_paths <= set(run["settings"])
+    entry = run["settings"].pop("entry")
     assert all(isinstance(value, int) for value in run["settings"].values())
+    # What "Run job" passes on to the submit function, which must accept it.
+    submit_request = load_handler(FUNCTIONS / "runs", "submit_request")
+    assert submit_request.EntrySettings.model_validate(entry).model_dump(by_alias=True) == entry
 
 
 @pytest.mark.parametrize(
@@ -339,6 +345,11 @@ def test_the_stacks_settings_are_the_runs_unless_the_request_says(prepare, lambd
         "JOB_CALLBACK_TIMEOUT_SECONDS": "900",
         "JOB_HEARTBEAT_SECONDS": "30",
         "MAP_MAX_CONCURRENCY": "3",
+        "ENTRY_COMMAND": "digest --all",
+        "ENTRY_TIMEOUT_SECONDS": "120",
+        "ENTRY_ATTEMPTS": "3",
+        "ENTRY_BACKOFF_SECONDS": "0",
+        "ENTRY_PARALLELISM": "8",
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -358,6 +369,13 @@ def test_the_stacks_settings_are_the_runs_unless_the_request_says(prepare, lambd
             "jobCallbackTimeoutSeconds": 900,
             "jobHeartbeatSeconds": 30,
             "maxConcurrency": 3,
+            "entry": {
+                "command": "digest --all",
+                "timeoutSeconds": 120,
+                "attempts": 3,
+                "backoffSeconds": 0,
+                "parallelism": 8,
+            },
         },
     )
 
@@ -384,6 +402,134 @@ def test_a_full_path_request_runs_no_more_jobs_at_once_than_the_compute_environm
     result = prepared(prepare, lambda_context, inline({"name": "a"}, patterns=request_patterns))
 
     assert result["settings"]["maxConcurrency"] == expected
+
+
+# ------------------------------------------------------------------ how each entry runs
+
+
+def test_each_entry_runs_as_the_stack_says_unless_the_request_says(prepare, lambda_context):
+    request = inline({"name": "a"}, entry={"timeoutSeconds": 60, "attempts": 5})
+
+    result = prepared(prepare, lambda_context, request)
+
+    assert result["settings"]["entry"] == DEFAULT_ENTRY | {"timeoutSeconds": 60, "attempts": 5}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"command": "s3-digest"},  # even the stack's own
+        {"command": "other-digest --fast", "timeoutSeconds": 10},
+    ],
+)
+def test_a_request_may_not_choose_the_command_unless_the_stack_allows_it(prepare, lambda_context, given):
+    cause = cause_of_refusal(prepared(prepare, lambda_context, inline({"name": "a"}, entry=given)))
+
+    assert cause == (
+        "1 problem(s): entry.command: this stack runs its own command only (deploy it with "
+        "AllowRequestCommand=true to let requests choose theirs)"
+    )
+
+
+@pytest.mark.parametrize("allowed", ["false", "True", "yes", "1", ""])
+def test_only_true_lets_a_request_choose_its_command(prepare, lambda_context, monkeypatch, allowed):
+    monkeypatch.setenv("ALLOW_REQUEST_COMMAND", allowed)
+
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, entry={"command": "cat"}))
+
+    assert (result["valid"], result.get("error")) == (False, "InvalidRequest")
+
+
+def test_a_stack_that_allows_it_runs_the_requests_command(prepare, lambda_context, monkeypatch):
+    monkeypatch.setenv("ALLOW_REQUEST_COMMAND", "true")
+    command = 'python3 -c \'import json, sys; print(json.load(sys.stdin)["name"])\' | tee "$ENTRY_OUTPUT"'
+    overrides = {"command": command, "timeoutSeconds": 0, "attempts": 1, "backoffSeconds": 0, "parallelism": 1000}
+
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, entry=overrides))
+
+    assert result["settings"]["entry"] == overrides
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"attempts": 0}, "input.entry.attempts: Input should be greater than or equal to 1"),
+        ({"attempts": 11}, "input.entry.attempts: Input should be less than or equal to 10"),
+        ({"command": "a\nb"}, "input.entry.command: String should match pattern '^[^\\n\\r\\t]+$'"),
+        ({"command": "a\tb"}, "input.entry.command: String should match pattern '^[^\\n\\r\\t]+$'"),
+        ({"command": "a\r"}, "input.entry.command: String should match pattern '^[^\\n\\r\\t]+$'"),
+        ({"command": ""}, "input.entry.command: String should have at least 1 character"),
+        ({"command": "x" * 4097}, "input.entry.command: String should have at most 4096 characters"),
+        ({"timeoutSeconds": -1}, "input.entry.timeoutSeconds: Input should be greater than or equal to 0"),
+        ({"timeoutSeconds": 604801}, "input.entry.timeoutSeconds: Input should be less than or equal to 604800"),
+        ({"backoffSeconds": 3601}, "input.entry.backoffSeconds: Input should be less than or equal to 3600"),
+        ({"parallelism": 0}, "input.entry.parallelism: Input should be greater than or equal to 1"),
+        ({"parallelism": 1001}, "input.entry.parallelism: Input should be less than or equal to 1000"),
+        (
+            {"attempts": "two"},
+            "input.entry.attempts: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        ({"sleepSeconds": 5}, "input.entry.sleepSeconds: Extra inputs are not permitted"),
+        ("s3-digest", "input.entry: Input should be a valid dictionary"),
+    ],
+)
+def test_bad_entry_settings_are_refused_naming_the_setting(prepare, lambda_context, monkeypatch, entry, named):
+    monkeypatch.setenv("ALLOW_REQUEST_COMMAND", "true")  # a command is refused for what it is, not for being given
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, inline({"name": "a"}, entry=entry)))
+
+    assert cause.startswith(f"1 problem(s): {named}") and "; " not in cause
+
+
+def test_an_entry_whose_attempts_could_outlast_its_job_is_refused_with_the_numbers(
+    prepare, lambda_context, monkeypatch
+):
+    monkeypatch.setenv("JOB_ATTEMPT_DURATION_SECONDS", "900")
+    monkeypatch.setenv("JOB_CALLBACK_TIMEOUT_SECONDS", "3600")
+    # 3 attempts of 300 s, and backoffs of 1 and 2 s: 903 s, past the job's 900 s.
+    request = inline({"name": "a"}, entry={"timeoutSeconds": 300, "attempts": 3})
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, request))
+
+    assert cause == (
+        "1 problem(s): entry: 3 attempt(s) of up to 300 s and their backoff could take 903 s, more than a job may "
+        "run on this stack (900 s, JobAttemptDurationSeconds and JobCallbackTimeoutSeconds): lower "
+        "entry.timeoutSeconds or entry.attempts"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "entry", "fits"),
+    [
+        # The lower of the two limits binds.
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "900", "JOB_CALLBACK_TIMEOUT_SECONDS": "600"}, {"attempts": 2}, False),
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "900", "JOB_CALLBACK_TIMEOUT_SECONDS": "601"}, {"attempts": 2}, True),
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "601", "JOB_CALLBACK_TIMEOUT_SECONDS": "3600"}, {"attempts": 2}, True),
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "600", "JOB_CALLBACK_TIMEOUT_SECONDS": "3600"}, {"attempts": 2}, False),
+        # The backoff doubles before each further attempt: 300 * 3 + 100 + 200 = 1200 s.
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "1200"}, {"attempts": 3, "backoffSeconds": 100}, True),
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "1199"}, {"attempts": 3, "backoffSeconds": 100}, False),
+        # No timeout: no bound to check.
+        ({"JOB_ATTEMPT_DURATION_SECONDS": "60"}, {"timeoutSeconds": 0, "attempts": 10}, True),
+    ],
+)
+def test_an_entrys_worst_case_is_held_to_the_lower_of_the_jobs_limits(
+    prepare, lambda_context, monkeypatch, stack, entry, fits
+):
+    for name, value in stack.items():
+        monkeypatch.setenv(name, value)
+
+    result = prepared(prepare, lambda_context, inline({"name": "a"}, entry={"timeoutSeconds": 300} | entry))
+
+    assert result["valid"] is fits, result
+
+
+def test_the_stacks_own_entry_settings_are_held_to_the_jobs_limits(prepare, lambda_context, monkeypatch):
+    monkeypatch.setenv("ENTRY_TIMEOUT_SECONDS", "1000")
+
+    cause = cause_of_refusal(prepared(prepare, lambda_context, inline({"name": "a"})))
+
+    assert cause.startswith("1 problem(s): entry: 2 attempt(s) of up to 1000 s and their backoff could take 2001 s")
 
 
 # ------------------------------------------------------------------ entries in an S3 object
@@ -497,14 +643,35 @@ def test_an_object_in_the_wrong_format_is_refused(prepare, lambda_context, key, 
     assert cause.startswith(f"1 problem(s): s3://requests/{key}: {problem}")
 
 
-def test_a_csv_row_with_too_few_fields_is_named(prepare, lambda_context):
-    body = "name,size\na,1\nb\nc,3,4\n"
+def test_a_csv_row_with_too_few_or_too_many_fields_is_named_by_its_line(prepare, lambda_context):
+    # A quoted field may span lines: a row is named by the line it starts on.
+    body = 'name,size\na,1\nb\n"c\nd",3,4\n\ne,5\nf\n'
 
     cause = cause_of_refusal(prepared(prepare, lambda_context, from_object("in/e.csv", body)))
 
     assert cause == (
-        "2 problem(s): s3://requests/in/e.csv row 3: not JSON (1 fields, the header has 2); "
-        "s3://requests/in/e.csv row 4: not JSON (3 fields, the header has 2)"
+        "3 problem(s): s3://requests/in/e.csv line 3: the row has 1 field where the header has 2; "
+        "s3://requests/in/e.csv line 4: the row has 3 fields where the header has 2; "
+        "s3://requests/in/e.csv line 8: the row has 1 field where the header has 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "named"),
+    [
+        ([{"name": "a"}], "the request is a JSON array"),
+        ("entries.jsonl", "the request is a JSON string"),
+        ({"input": [{"name": "a"}]}, "input is a JSON array"),
+        ({"entries": [{"name": "a"}]}, "the request has no input (its entries, source or rerunOf are outside it)"),
+    ],
+)
+def test_a_request_that_is_no_object_is_told_what_a_request_is(prepare, lambda_context, request_, named):
+    cause = cause_of_refusal(prepared(prepare, lambda_context, request_))
+
+    assert cause == (
+        f'1 problem(s): {named}: a request is a JSON object {{"input": {{...}}}} whose input gives its entries '
+        "in one of entries (a list of objects, each with a name), source (an S3 object of entries: "
+        '{"bucket": ..., "key": ...}) or rerunOf (an earlier run\'s name)'
     )
 
 

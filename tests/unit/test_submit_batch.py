@@ -1,5 +1,5 @@
-"""The submit function against moto: the job it submits for a batch of entries, what it keeps for
-the job, and what it tells Step Functions when it cannot submit."""
+"""The submit function against moto: the job it submits for a batch of entries, the plan it writes and
+what it keeps for the job, and what it tells Step Functions when it cannot submit."""
 
 import json
 import sys
@@ -18,6 +18,10 @@ from tests.support.paths import FUNCTIONS, TEST_INPUTS
 from tests.support.template import sam_template
 
 HEARTBEAT_SECONDS = 90
+RUNS = "runs"
+# How each entry runs, as the prepare function chose it (as in the sample payload).
+ENTRY = {"command": "s3-digest", "timeoutSeconds": 600, "attempts": 2, "backoffSeconds": 1, "parallelism": 4}
+BAD_ENTRY = ENTRY | {"attempts": 0}
 CHILD = "arn:aws:states:us-east-1:123456789012:execution:app-orchestrator/batches:0b9a6a52-5c57-4d8e-9d53-6f3c2f0e7a11"
 
 
@@ -26,7 +30,9 @@ def batch_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     batch = client("batch")
     queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
     definition = template_job_definition(batch, "job")
+    client("s3").create_bucket(Bucket=RUNS)
     resources = {
+        "RunsBucket": RUNS,
         "JobQueue": queue,
         "JobDefinition": definition,
         "AWS::StackName": "the-stack",
@@ -64,7 +70,7 @@ def event_for(task: WaitingTask, **overrides: Any) -> dict[str, Any]:
         "executionArn": CHILD,
         "runId": "run-1",
         "items": items(200, 2),
-        "sleepSeconds": 7,
+        "entry": ENTRY,
     }
     event.update(overrides)
     return {k: v for k, v in event.items() if v is not None}
@@ -90,6 +96,15 @@ def kept_items() -> list[dict[str, Any]]:
     return client("dynamodb").scan(TableName="tokens")["Items"]
 
 
+def plan_objects() -> list[str]:
+    return [o["Key"] for o in client("s3").list_objects_v2(Bucket=RUNS).get("Contents", [])]
+
+
+def plan_text(reference: str) -> str:
+    """The plan the job of REFERENCE reads: where its item in the token table says."""
+    return client("s3").get_object(Bucket=RUNS, Key=kept(reference)["planKey"])["Body"].read().decode()
+
+
 def test_submits_one_job_for_the_batch_carrying_references_only(
     submit, batch_queue, waiting_tasks: WaitingTasks, lambda_context
 ):
@@ -105,21 +120,71 @@ def test_submits_one_job_for_the_batch_carrying_references_only(
     reference = job["parameters"]["taskRef"]
     assert job["parameters"] == {
         "taskRef": reference,
-        "resultsKey": "runs/run-1/results/000000200-000000201.jsonl",
-        "sleepSeconds": "7",
+        "reportKey": "runs/run-1/reports/000000200-000000201.bin",
+        "sleepSeconds": "0",  # the job definition's default (the full path's array children sleep), not given
         "heartbeatIntervalSeconds": str(HEARTBEAT_SECONDS // 3),
         "auditRunId": "run-1",
         "auditBatch": "200",
     }
     assert job["tags"] == {"sfn-batch-orchestrator:stack": "the-stack"}
     assert len(reference) >= 32
-    # The job gets a reference; the token and the entries are in the token table, with an expiry.
+    # The job gets a reference; the token and the plan's key are in the token table, with an expiry;
+    # the entries are in the plan.
     assert task.token not in json.dumps(job) and "entry-200" not in json.dumps(job)
     item = kept(reference)
+    assert item.keys() == {"ref", "taskToken", "planKey", "expiresAt"}
     assert item["taskToken"] == task.token
-    assert json.loads(item["entries"]) == batch
+    assert item["planKey"] == "runs/run-1/plans/000000200-000000201.txt"
+    assert [key for key, value in item.items() if task.token in str(value)] == ["taskToken"]
+    plan = plan_text(reference)
+    assert task.token not in plan
+    assert plan.split("\n\n", 1)[1] == "".join(
+        f"{i['index']}\t{i['name']}\t{json.dumps(i['entry'], ensure_ascii=False, separators=(',', ':'))}\n"
+        for i in batch
+    )
+    assert plan_objects() == [item["planKey"]]
     assert time.time() + 3600 + 3600 - 60 < item["expiresAt"] <= time.time() + 3600 + 3600
     assert waiting_tasks.is_waiting(task), "a submitted job must leave the task waiting for the job's callback"
+
+
+def test_the_plan_holds_the_batch_as_lines_the_job_reads_whatever_its_names_entries_and_command(
+    submit, batch_queue, waiting_tasks, lambda_context
+):
+    """Its exact text: settings, an empty line, then one line an entry (index, name, compact JSON), split
+    by tabs and ended by a line feed only; nothing in a name, an entry or the command can add a line or a field."""
+    name = "quote \" backslash \\ é✓ $(rm -rf /) `id` 'single' ; | & < > two  spaces "
+    entry = {"name": name, "text": "tab\there\nnewline\r\u2028sep\u0085nel", "'": "`", "nested": {"x": [1, None, 2.5]}}
+    command = 's3-digest --label "it\'s $HOME" | tee /dev/null; echo \\done'
+    settings = {"command": command, "timeoutSeconds": 0, "attempts": 1, "backoffSeconds": 0, "parallelism": 1}
+    batch = [
+        {"index": 200, "name": name, "entry": entry},
+        {"index": 201, "name": "plain", "entry": {"name": "plain"}},
+    ]
+    task = waiting_tasks.start()
+
+    submit.lambda_handler(event_for(task, items=batch, entry=settings), lambda_context)
+
+    [job] = submitted_jobs(batch_queue["queue"])
+    plan = plan_text(job["parameters"]["taskRef"])
+    assert plan == (
+        'command\ts3-digest --label "it\'s $HOME" | tee /dev/null; echo \\done\n'
+        "timeout\t0\n"
+        "attempts\t1\n"
+        "backoff\t0\n"
+        "parallelism\t1\n"
+        "outputs\ts3://runs/runs/run-1/outputs/\n"
+        "run\trun-1\n"
+        "maxfiles\t1000\n"
+        "\n"
+        "200\tquote \" backslash \\ é✓ $(rm -rf /) `id` 'single' ; | & < > two  spaces \t"
+        '{"name":"quote \\" backslash \\\\ é✓ $(rm -rf /) `id` \'single\' ; | & < > two  spaces ",'
+        '"text":"tab\\there\\nnewline\\r\u2028sep\u0085nel","\'":"`","nested":{"x":[1,null,2.5]}}\n'
+        '201\tplain\t{"name":"plain"}\n'
+    )
+    lines = plan.split("\n")
+    assert len(lines) == 8 + 1 + 2 + 1
+    assert [len(line.split("\t")) for line in lines[9:11]] == [3, 3]
+    assert json.loads(lines[9].split("\t")[2]) == entry
 
 
 def test_the_sample_payload_is_submitted(submit, batch_queue, waiting_tasks, lambda_context):
@@ -130,7 +195,9 @@ def test_the_sample_payload_is_submitted(submit, batch_queue, waiting_tasks, lam
 
     assert (result["submitted"], result["jobName"]) == (True, "run-example-run-b0")
     [job] = submitted_jobs(batch_queue["queue"])
-    assert json.loads(kept(job["parameters"]["taskRef"])["entries"]) == event["items"]
+    plan = plan_text(job["parameters"]["taskRef"])
+    assert plan.startswith("command\ts3-digest\ntimeout\t600\nattempts\t2\nbackoff\t1\nparallelism\t4\n")
+    assert plan.endswith('\n\n0\tinvoke1\t{"name":"invoke1"}\n1\tinvoke2\t{"name":"invoke2"}\n')
 
 
 def test_the_heartbeat_interval_is_a_third_of_the_heartbeat_and_at_least_a_second(
@@ -154,8 +221,16 @@ def test_the_heartbeat_interval_is_a_third_of_the_heartbeat_and_at_least_a_secon
             {"items": [{"index": 0, "name": "a", "entry": {}, "more": 1}]},
             "items.0.more: Extra inputs are not permitted",
         ),
-        ({"sleepSeconds": -1}, "sleepSeconds: Input should be greater than or equal to 0"),
-        ({"sleepSeconds": 86401}, "sleepSeconds: Input should be less than or equal to 86400"),
+        ({"entry": None}, "entry: Field required"),
+        ({"entry": BAD_ENTRY}, "entry.attempts: Input should be greater than or equal to 1"),
+        ({"entry": ENTRY | {"attempts": 11}}, "entry.attempts: Input should be less than or equal to 10"),
+        ({"entry": ENTRY | {"command": "a\nb"}}, "entry.command: String should match pattern"),
+        ({"entry": ENTRY | {"command": "a\tb"}}, "entry.command: String should match pattern"),
+        ({"entry": ENTRY | {"command": ""}}, "entry.command: String should have at least 1 character"),
+        ({"entry": ENTRY | {"timeoutSeconds": -1}}, "entry.timeoutSeconds: Input should be greater than or equal to 0"),
+        ({"entry": ENTRY | {"parallelism": 0}}, "entry.parallelism: Input should be greater than or equal to 1"),
+        ({"entry": {k: v for k, v in ENTRY.items() if k != "backoffSeconds"}}, "entry.backoffSeconds: Field required"),
+        ({"entry": ENTRY | {"sleepSeconds": 7}}, "entry.sleepSeconds: Extra inputs are not permitted"),
         ({"executionArn": "not-an-arn"}, "executionArn: String should match pattern"),
         ({"runId": "run 1"}, "runId: String should match pattern"),
         ({"runId": None}, "runId: Field required"),
@@ -171,7 +246,7 @@ def test_bad_input_fails_the_waiting_task_at_once(submit, batch_queue, waiting_t
     assert outcome["cause"].startswith("submit request rejected: ") and named in outcome["cause"]
     assert result == {"submitted": False, "error": "InvalidInput", "cause": outcome["cause"]}
     assert submitted_jobs(batch_queue["queue"]) == []
-    assert kept_items() == []
+    assert kept_items() == [] and plan_objects() == []
 
 
 def test_a_long_cause_is_cut_to_leave_room_in_the_batchs_state(submit, batch_queue, waiting_tasks, lambda_context):
@@ -197,7 +272,7 @@ def test_a_command_that_would_overflow_batchs_container_overrides_fails_the_task
 ):
     # The template's command cannot: only a command changed to repeat the parameters can.
     batch = client("batch")
-    command = ["sh", "-c", "exec sh", "batch-job"] + ["Ref::resultsKey"] * 200
+    command = ["sh", "-c", "exec sh", "batch-job"] + ["Ref::reportKey"] * 200
     definition = batch.register_job_definition(
         jobDefinitionName="big",
         type="container",
@@ -226,8 +301,7 @@ def test_the_templates_command_fits_with_the_longest_run_and_batch(submit):
     run_id = "r" * 80
     parameters = {
         "taskRef": "x" * 32,
-        "resultsKey": f"runs/{run_id}/results/999999999-999999999.jsonl",
-        "sleepSeconds": "86400",
+        "reportKey": f"runs/{run_id}/reports/999999999-999999999.bin",
         "heartbeatIntervalSeconds": "99999",
         "auditRunId": run_id,
         "auditBatch": "999999999",
@@ -327,6 +401,45 @@ def test_a_token_table_that_cannot_be_written_fails_the_task_before_any_job(
     assert submitted_jobs(batch_queue["queue"]) == []
 
 
+@pytest.mark.parametrize(
+    ("bucket", "code", "cause"),
+    [
+        ("no-such-bucket", "S3.NoSuchBucket", "The specified bucket does not exist"),
+        (None, "S3.AccessDenied", "Access Denied"),
+    ],
+)
+def test_a_plan_that_cannot_be_written_fails_the_task_before_any_job(
+    submit, batch_queue, waiting_tasks, lambda_context, monkeypatch, bucket, code, cause
+):
+    from botocore.stub import ANY, Stubber
+
+    s3 = Stubber(submit.s3)
+    if bucket:
+        monkeypatch.setenv("RUNS_BUCKET", bucket)
+    else:  # what S3 answers a role without s3:PutObject on the plans
+        s3.add_client_error(
+            "put_object",
+            service_error_code="AccessDenied",
+            service_message="Access Denied",
+            http_status_code=403,
+            expected_params={"Bucket": RUNS, "Key": "runs/run-1/plans/000000200-000000201.txt", "Body": ANY},
+        )
+        s3.activate()
+    task = waiting_tasks.start()
+
+    try:
+        result = submit.lambda_handler(event_for(task), lambda_context)
+    finally:
+        s3.deactivate()
+
+    outcome = waiting_tasks.outcome(task)
+    assert (outcome["status"], outcome["error"], outcome["cause"]) == ("FAILED", code, cause)
+    assert result == {"submitted": False, "error": code, "cause": cause}
+    assert submitted_jobs(batch_queue["queue"]) == []
+    assert kept_items() == [], "no reference to a plan that is not there"
+    assert plan_objects() == []
+
+
 def test_an_unexpected_failure_fails_the_task(submit, batch_queue, waiting_tasks, lambda_context, monkeypatch):
     monkeypatch.setenv("JOB_DEFINITION", "no-such-definition")
     task = waiting_tasks.start()
@@ -365,7 +478,7 @@ def test_logs_name_the_token_only_by_its_suffix(submit, batch_queue, waiting_tas
     task = waiting_tasks.start()
     submit.lambda_handler(event_for(task), lambda_context)
     bad = waiting_tasks.start()
-    submit.lambda_handler(event_for(bad, sleepSeconds=-5), lambda_context)
+    submit.lambda_handler(event_for(bad, entry=BAD_ENTRY), lambda_context)
     submit.lambda_handler(event_for(task), lambda_context)  # a duplicate delivery
 
     written = logs()
@@ -390,7 +503,7 @@ def test_a_second_delivery_of_the_same_event_submits_no_second_job(submit, batch
 
 def test_a_second_delivery_of_bad_input_fails_the_task_once(submit, batch_queue, waiting_tasks, lambda_context):
     task = waiting_tasks.start()
-    event = event_for(task, sleepSeconds=-1)
+    event = event_for(task, entry=BAD_ENTRY)
 
     first = submit.lambda_handler(event, lambda_context)
     second = submit.lambda_handler(event, lambda_context)
@@ -465,7 +578,7 @@ def test_a_failure_step_functions_did_not_hear_fails_the_invocation_for_lambda_t
 
     monkeypatch.setattr(StepFunctionsParserBackend, "send_task_failure", throttled)
     task = waiting_tasks.start()
-    event = event_for(task, sleepSeconds=-1)
+    event = event_for(task, entry=BAD_ENTRY)
 
     with pytest.raises(submit.TaskNotToldError, match="InvalidInput not reported: ThrottlingException"):
         submit.lambda_handler(event, lambda_context)
@@ -481,6 +594,6 @@ def test_a_task_already_closed_is_not_an_error(submit, batch_queue, waiting_task
     client("stepfunctions").stop_execution(executionArn=task.execution_arn)
     waiting_tasks.outcome(task)
 
-    result = submit.lambda_handler(event_for(task, sleepSeconds=-1), lambda_context)
+    result = submit.lambda_handler(event_for(task, entry=BAD_ENTRY), lambda_context)
 
     assert (result["submitted"], result["error"]) == (False, "InvalidInput")

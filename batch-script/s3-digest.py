@@ -1,0 +1,1 @@
+../examples/s3-digest/s3-digest.py
