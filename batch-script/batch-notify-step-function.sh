@@ -211,7 +211,9 @@ heartbeat
             read -r marker deadline killed_at <"$running" || continue
             if [ "${killed_at:-0}" -gt 0 ]; then
                 [ $((now - killed_at)) -lt "$kill_grace_seconds" ] || signal_entry KILL "$marker"
-            elif [ "$deadline" -gt 0 ] && [ "$now" -ge "$deadline" ] && [ -f "$running" ]; then
+            elif [ "$deadline" -eq 0 ] && [ "$timeout" -gt 0 ]; then
+                printf '%s %s 0\n' "$marker" $((now + timeout)) >"$running"
+            elif [ "$deadline" -gt 0 ] && [ "$now" -ge "$deadline" ] && [ -s "$running" ]; then
                 : >"$workdir/timedout/${running##*/}"
                 printf '%s %s %s\n' "$marker" "$deadline" "$now" >"$running"
                 signal_entry TERM "$marker"
@@ -228,17 +230,33 @@ ticker=$!
 
 # run_entry INDEX NAME ENTRY_JSON: the entry's attempts; leaves its record in ended/INDEX: a header
 # line of numbers, then its output document and the end of its standard error.
+has_files() { # DIR: whether DIR holds anything (globs only: no process started)
+    for found in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+        [ -e "$found" ] && return 0
+    done
+    return 1
+}
+
+size_of() { # FILE: its bytes in $size, without starting wc for an empty file
+    size=0
+    [ ! -s "$1" ] || size=$(($(wc -c <"$1")))
+}
+
+# run_entry INDEX NAME ENTRY_JSON: the entry's attempts; leaves its record in ended/INDEX: a header
+# line of numbers, then its output document and the end of its standard error. An entry that printed
+# nothing and left nothing starts no process but its command's, mkdir and two date: the contract's own
+# cost (measured by bench/entry_cost.py).
 run_entry() {
     trap - EXIT TERM INT
     dir="$workdir/e$1"
-    mkdir -p "$dir/work" "$workdir/outputs/$1"
+    [ -d "$dir/work" ] || mkdir -p "$dir/work" "$workdir/outputs/$1"
     printf '%s\n' "$3" >"$dir/entry.json"
     started=$(now_ms)
     attempt=0
     timed_out=0
     while :; do
         attempt=$((attempt + 1))
-        rm -f "$dir/output.json" "$workdir/timedout/$1"
+        [ "$attempt" -eq 1 ] || rm -f "$dir/output.json" "$workdir/timedout/$1"
         marker="$job_id/$job_attempt/$1/$attempt/"
         # shellcheck disable=SC2094 # the entry's file is its standard input too, and is only read
         (
@@ -249,38 +267,52 @@ run_entry() {
                 exec sh -c "$command" entry <"$dir/entry.json" >"$dir/stdout" 2>"$dir/stderr"
         ) &
         pid=$!
-        deadline=0
-        [ "$timeout" -eq 0 ] || deadline=$(($(date +%s) + timeout))
-        printf '%s %s 0\n' "$marker" "$deadline" >"$workdir/running/$1"
+        # The ticker sets the deadline when it first sees the entry (a second's precision, as it checks).
+        printf '%s 0 0\n' "$marker" >"$workdir/running/$1"
         status=0
         wait "$pid" || status=$?
-        rm -f "$workdir/running/$1"
-        signal_entry KILL "$marker" # what it left running (a daemon it forked) does not outlive it
+        : >"$workdir/running/$1" # no longer running (emptied: rm would be one more process)
         timed_out=0
         [ ! -e "$workdir/timedout/$1" ] || timed_out=1
+        if [ "$timed_out" -eq 1 ] || [ "$status" -ne 0 ]; then
+            signal_entry KILL "$marker" # what it left running does not outlive a failed attempt
+        fi
         if [ "$status" -eq 0 ] || [ "$attempt" -ge "$attempts" ]; then break; fi
         [ "$backoff" -eq 0 ] || pause $((backoff << (attempt - 1)))
     done
-    rm -f "$workdir/timedout/$1"
     ended=$(now_ms)
     [ -f "$dir/output.json" ] || : >"$dir/output.json"
-    tail -c 4096 "$dir/stderr" >"$dir/stderr.tail"
+    if [ -s "$dir/stderr" ]; then tail -c 4096 "$dir/stderr" >"$dir/stderr.tail"; else : >"$dir/stderr.tail"; fi
     if [ "$status" -ne 0 ]; then # what a failed entry printed goes to the job's log, its last 4 KiB a stream
         log "entry $1 failed (exit $status, attempt $attempt); its stdout and stderr end with:"
         tail -c 4096 "$dir/stdout"
         cat "$dir/stderr.tail"
     fi
     # Past the plan's maxfiles, none of its files is uploaded (the entry fails, Entry.TooManyOutputs).
-    files=$(($(find "$workdir/outputs/$1" -type f | wc -l)))
-    [ "$files" -le "$max_files" ] || rm -rf "${workdir:?}/outputs/$1"
-    {
-        printf 'entry %s %s %s %s %s %s %s %s %s\n' "$1" "$status" "$timed_out" "$attempt" "$started" "$ended" \
-            "$(($(wc -c <"$dir/output.json")))" "$(($(wc -c <"$dir/stderr.tail")))" "$files"
-        cat "$dir/output.json" "$dir/stderr.tail"
-    } >"$workdir/ended/$1.part"
-    mv "$workdir/ended/$1.part" "$workdir/ended/$1"
-    rm -rf "$dir"
+    files=0
+    if has_files "$workdir/outputs/$1"; then
+        files=$(($(find "$workdir/outputs/$1" -type f | wc -l)))
+        [ "$files" -le "$max_files" ] || rm -rf "${workdir:?}/outputs/$1"
+    fi
+    size_of "$dir/output.json"
+    output_bytes=$size
+    size_of "$dir/stderr.tail"
+    stderr_bytes=$size
+    printf 'entry %s %s %s %s %s %s %s %s %s\n' "$1" "$status" "$timed_out" "$attempt" "$started" "$ended" \
+        "$output_bytes" "$stderr_bytes" "$files" >"$workdir/ended/$1"
+    if [ "$output_bytes" -gt 0 ] || [ "$stderr_bytes" -gt 0 ]; then
+        cat "$dir/output.json" "$dir/stderr.tail" >>"$workdir/ended/$1"
+    fi
+    # What it printed or left in its folder can be large: gone now; an empty folder waits for the job's end.
+    if [ -s "$dir/stdout" ] || [ -s "$dir/stderr" ] || has_files "$dir/work"; then rm -rf "$dir"; fi
 }
+
+# Every entry's folders at once: one mkdir, not one an entry (a path with a blank: one an entry, above).
+case "$workdir" in *[[:space:]]*) ;; *)
+    cut -f1 "$workdir/entries.txt" | grep -x '[0-9][0-9]*' |
+        sed "s|.*|$workdir/e& $workdir/e&/work $workdir/outputs/&|" | xargs mkdir 2>/dev/null || :
+    ;;
+esac
 
 total=0
 running=
@@ -298,6 +330,7 @@ while IFS=$tab read -r index name entry; do
 done <"$workdir/entries.txt"
 # shellcheck disable=SC2086
 [ -z "$running" ] || wait $running
+signal_entry KILL "$job_id/$job_attempt/" # whatever an entry left running (a daemon) ends with the job's work
 stop_ticker
 
 # The report: every entry's record, in the plan's order.

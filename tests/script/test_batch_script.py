@@ -164,7 +164,7 @@ def test_an_entry_past_its_timeout_is_stopped_with_every_process_it_started(
         assert not alive(int((pids / name).read_text())), f"the entry's {name} still runs"
 
 
-def test_a_daemon_an_entry_leaves_is_stopped_when_the_entry_ends(shell, waiting_tasks, job_environment, tmp_path):
+def test_a_daemon_an_entry_leaves_is_stopped_before_the_job_reports(shell, waiting_tasks, job_environment, tmp_path):
     pid_file = tmp_path / "daemon"
     batch = Batch(batch_items({"name": "forks"}), f'(sleep 300 & echo $! >"{pid_file}")')
     task = started(waiting_tasks, batch)
