@@ -71,8 +71,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         job_id = submitted_job(run_id, first)
         if job_id:
             stop_job(job_id, f"batch {first}-{last} of run {run_id} ended with {error}")
-        lines = [result_line(item, "FAILED", error, cause, jobId=job_id) for item in items]
-        stats.failures.add(error, first, items[0]["name"], cause, count=len(items))
+        lines = every_entry_failed(items, error, cause, job_id, stats)
     body = "".join(lines).encode()
     s3.put_object(Bucket=os.environ["RUNS_BUCKET"], Key=results_key(run_id, first, last), Body=body)
     failed = sum(stats.failures.counts.values())
@@ -107,6 +106,14 @@ class BatchStats:
         return values | {":batchMs": {"N": str(span)}}
 
 
+def every_entry_failed(
+    items: list[dict[str, Any]], error: str, cause: str, job_id: str | None, stats: BatchStats
+) -> list[str]:
+    """The result lines of a batch whose entries all failed with one error; STATS counts them."""
+    stats.failures.add(error, items[0]["index"], items[0]["name"], cause, count=len(items))
+    return [result_line(item, "FAILED", error, cause, jobId=job_id) for item in items]
+
+
 def reported_results(run_id: str, items: list[dict[str, Any]], job: JobReport, stats: BatchStats) -> list[str]:
     """Each entry's result line, from the report its job wrote; STATS takes in each entry."""
     first, last = items[0]["index"], items[-1]["index"]
@@ -119,8 +126,7 @@ def reported_results(run_id: str, items: list[dict[str, Any]], job: JobReport, s
         if isinstance(error, ClientError) and error.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied"):
             raise
         cause = f"the job's report cannot be read: {error}"
-        stats.failures.add("Batch.ReportUnreadable", first, items[0]["name"], cause, count=len(items))
-        return [result_line(item, "FAILED", "Batch.ReportUnreadable", cause, jobId=job.job_id) for item in items]
+        return every_entry_failed(items, "Batch.ReportUnreadable", cause, job.job_id, stats)
     outputs = f"s3://{bucket}/{outputs_prefix(run_id)}"
     lines = []
     for item in items:
