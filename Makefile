@@ -88,7 +88,7 @@ serve: system-tools $(VENV)/.installed
 bench: system-tools $(VENV)/.installed
 	$(VENV)/bin/python -m bench.prepare_benchmark --entries 1000000 --entry-bytes 1024
 	$(VENV)/bin/python -m bench.entry_cost
-	$(VENV)/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
+	$(VENV)/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 100000:1000
 	$(VENV)/bin/python -m bench.state_growth
 
 lint: setup

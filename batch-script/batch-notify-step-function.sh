@@ -43,11 +43,27 @@ log() {
     printf '%s [job %s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$job_id" "$*"
 }
 
-# Milliseconds since the epoch where date knows %N (GNU, busybox), else whole seconds.
+# now_ms: milliseconds since the epoch, in $ms. The clock is read once, with date (milliseconds where
+# it knows %N, as GNU and busybox do; else whole seconds); from then on the shell's own read of
+# /proc/uptime (hundredths of a second) counts from there, and starts no process: two date calls an
+# entry were most of the contract's own cost (bench/entry_cost.py). Without /proc/uptime, date each time.
 case "$(date +%N)" in
-*[!0-9]* | '') now_ms() { echo "$(($(date +%s) * 1000))"; } ;;
-*) now_ms() { t=$(date +%s%N) && echo "${t%??????}"; } ;;
+*[!0-9]* | '') date_ms() { ms=$(($(date +%s) * 1000)); } ;;
+*) date_ms() { ms=$(date +%s%N) && ms=${ms%??????}; } ;;
 esac
+uptime_cs() { # the uptime in hundredths of a second, in $cs ("12345.67" is 1234567)
+    read -r cs _ </proc/uptime || return 1
+    cs=${cs%.*}${cs#*.}
+    while :; do case "$cs" in 0?*) cs=${cs#0} ;; *) break ;; esac; done # no leading 0: not octal
+    case "$cs" in '' | *[!0-9]*) return 1 ;; esac
+}
+if uptime_cs 2>/dev/null; then
+    date_ms
+    clock_offset=$((ms - cs * 10))
+    now_ms() { if uptime_cs; then ms=$((clock_offset + cs * 10)); else date_ms; fi; }
+else
+    now_ms() { date_ms; }
+fi
 
 # A token is base64 text: anything else could break the JSON it is written into, so it is refused.
 token_is_plain() {
@@ -244,14 +260,15 @@ size_of() { # FILE: its bytes in $size, without starting wc for an empty file
 
 # run_entry INDEX NAME ENTRY_JSON: the entry's attempts; leaves its record in ended/INDEX: a header
 # line of numbers, then its output document and the end of its standard error. An entry that printed
-# nothing and left nothing starts no process but its command's, mkdir and two date: the contract's own
-# cost (measured by bench/entry_cost.py).
+# nothing and left nothing runs no program but its command (and mkdir, for a folder with a blank
+# in its path): the contract's own cost (measured by bench/entry_cost.py).
 run_entry() {
     trap - EXIT TERM INT
     dir="$workdir/e$1"
     [ -d "$dir/work" ] || mkdir -p "$dir/work" "$workdir/outputs/$1"
     printf '%s\n' "$3" >"$dir/entry.json"
-    started=$(now_ms)
+    now_ms
+    started=$ms
     attempt=0
     timed_out=0
     while :; do
@@ -280,7 +297,8 @@ run_entry() {
         if [ "$status" -eq 0 ] || [ "$attempt" -ge "$attempts" ]; then break; fi
         [ "$backoff" -eq 0 ] || pause $((backoff << (attempt - 1)))
     done
-    ended=$(now_ms)
+    now_ms
+    ended=$ms
     [ -f "$dir/output.json" ] || : >"$dir/output.json"
     if [ -s "$dir/stderr" ]; then tail -c 4096 "$dir/stderr" >"$dir/stderr.tail"; else : >"$dir/stderr.tail"; fi
     if [ "$status" -ne 0 ]; then # what a failed entry printed goes to the job's log, its last 4 KiB a stream

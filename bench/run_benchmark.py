@@ -1,6 +1,6 @@
 """Benchmark: large requests through the emulator, against the floor of bare job processes.
 
-    .venv/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 10000:250 100000:1000
+    .venv/bin/python -m bench.run_benchmark --runs 1000:100 10000:100 100000:1000
 
 Each RUN is ENTRIES:BATCH_SIZE. Every measurement runs in a process of its own, with a fresh emulator
 and a freshly deployed stack (lean path, trivial work: job sleep 0), so that nothing an earlier
@@ -23,9 +23,15 @@ with why, instead of a ratio.
 
 It prints one JSON document per RUN (both sides' seconds at every repeat, minimum and median, their
 N and what each N tried gave, the ratios, and the counts of the median run at its N: state
-transitions, Lambda requests and GB-seconds, containers and container seconds, DynamoDB writes, with
-the run's cost on AWS at list prices from those counts), then tables of every RUN, with the date,
+transitions, Lambda requests and GB-seconds, containers and their Fargate time, S3 requests and
+DynamoDB units, with the run's cost on AWS at list prices from those counts; and the cost the run's
+own summary.json gives, with how far the two are apart), then tables of every RUN, with the date,
 the commit and the machine. Progress goes to standard error.
+
+The model's counts are the emulator's own (every state entered in every execution's history, every
+function invocation and its duration, every request of the stack's roles as IAM authorizes it, every
+job attempt Batch recorded); the summary's are what the run's functions recorded as they went
+(functions/runs/run_cost.py). Both price them with functions/runs/prices.py.
 """
 
 import argparse
@@ -60,28 +66,19 @@ from local_emulator.waiting_tasks import ReferencedTasks
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "runs"))
 from batch_plan import plan_text
 from batch_report import records
+from run_cost import Fargate, cost_of, fargate_of
+from usage import request_units
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Jobs at once, tried for the floor and for the run. On 2 cores the floor was slowest at 4 in every sweep
-# and fastest at 16 to 100; the run was fastest at 8 at 40 batches (docs/benchmark.md).
-CONCURRENCY = (8, 16, 40, 100)
+# Jobs at once, tried for the floor and for the run. On 2 cores, since the entry contract made every
+# entry cost its job some CPU, both sides were fastest at 8 of 8, 16 and 40 (docs/benchmark.md).
+CONCURRENCY = (4, 8, 16)
 SMALL_RUN_ENTRIES = 10_000  # up to this many entries, a RUN is repeated 3 times by default; above, once
 VALID_RATIO = 0.95
+COST_AGREEMENT = 0.01  # how far summary.json's cost may be from the model's (issue: within 1 %)
 MEASURE_TIMEOUT_SECONDS = 4 * 3600
-JOB_VCPU, JOB_GB = 0.25, 0.5
-# us-east-1 list prices (see ../shared/NOTES-scale.md and the README's cost section)
-PRICE = {
-    "transition": 0.025 / 1000,
-    "lambda_request": 0.20 / 1e6,
-    "lambda_gb_second": 0.0000166667,
-    "fargate_vcpu_hour": 0.04048,
-    "fargate_gb_hour": 0.004445,
-    "dynamodb_write": 0.625 / 1e6,
-    "s3_put": 0.005 / 1000,
-    "s3_get": 0.0004 / 1000,
-}
-FARGATE_START_SECONDS = 60  # what a job pays on AWS before its script runs (45-90 s): not seen locally
+JOB_VCPU = 0.25  # the template's JobVcpu default: MaxVcpus is set for N jobs of it
 
 
 REQUESTS_BUCKET = "bench-requests"
@@ -100,41 +97,50 @@ def parameters(concurrency: int) -> dict[str, str]:
     }
 
 
-class DynamoDBWrites:
-    """Write request units, counted inside the emulator (a transaction's item costs two)."""
+class Requests:
+    """The S3 requests and DynamoDB units of the stack's roles (its functions and jobs), counted in the
+    emulator as IAM authorizes each request; the account root's (this benchmark's own) are not."""
 
     def __init__(self) -> None:
-        self.units = 0
+        self.units: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def install(self) -> None:
-        from moto.dynamodb.models import DynamoDBBackend
+        from local_emulator.patches import iam_enforcement
 
-        for name, units in (("put_item", 1), ("update_item", 1), ("delete_item", 1)):
-            self._count(DynamoDBBackend, name, lambda *_a, units=units, **_k: units)
-        self._count(DynamoDBBackend, "transact_write_items", lambda _self, items, *_a, **_k: 2 * len(items))
+        describe = iam_enforcement._Hooks.describe
 
-    def _count(self, cls: Any, name: str, units_of: Any) -> None:
-        original = getattr(cls, name)
-
-        def counted(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        def counted(response: Any, prefix: str, moto_resource: str, s3_target: Any) -> Any:
+            checks = describe(response, prefix, moto_resource, s3_target)
+            units = self.units_of(response, prefix, s3_target, checks, iam_enforcement._operation)
             with self.lock:
-                self.units += units_of(backend, *args, **kwargs)
-            return original(backend, *args, **kwargs)
+                self.units.update(units)
+            return checks
 
-        setattr(cls, name, counted)
+        iam_enforcement._Hooks.describe = staticmethod(counted)
+
+    @staticmethod
+    def units_of(response: Any, prefix: str, s3_target: Any, checks: list[Any], operation_of: Any) -> dict[str, int]:
+        if s3_target is not None:  # the request's own action is its first check (a copy's source follows)
+            action = checks[0].action_l if checks else ""
+            listing = action in ("s3:putobject", "s3:listbucket", "s3:listbucketmultipartuploads")
+            return {"s3PutList": 1} if listing else {"s3Get": 1} if action.startswith("s3:get") else {}
+        if prefix != "dynamodb":
+            return {}
+        body = json.loads(response.body or "{}") if isinstance(response.body, str | bytes) else {}
+        return request_units("dynamodb", operation_of(response), body)
 
 
 # -- one measurement, in a process of its own ---------------------------------------------------
 
 
 @contextlib.contextmanager
-def fresh_stack(concurrency: int) -> Iterator[tuple[Any, Any, DynamoDBWrites]]:
-    writes = DynamoDBWrites()
+def fresh_stack(concurrency: int) -> Iterator[tuple[Any, Any, Requests]]:
+    requests = Requests()
     with Emulator(port=free_port()) as emulator:
-        writes.install()  # after the emulator's own patches, so that its serialised writes are counted once
+        requests.install()  # after the emulator's own patches: what IAM authorizes
         stack = deploy(emulator.endpoint_url, ROOT / "template.yaml", parameters(concurrency), stack_name="bench")
-        yield emulator, stack, writes
+        yield emulator, stack, requests
 
 
 def upload_entries(s3: Any, entries: int) -> dict[str, str]:
@@ -165,16 +171,16 @@ def running_at_once(spans: list[tuple[float, float]], wall: float) -> dict[str, 
 
 
 def measure_run(entries: int, batch_size: int, concurrency: int) -> dict[str, Any]:
-    with fresh_stack(concurrency) as (emulator, stack, writes):
+    with fresh_stack(concurrency) as (emulator, stack, requests):
         runner = OrchestratorRun(emulator.endpoint_url, stack, poll_seconds=0.5)
         source = upload_entries(runner.s3, entries)
-        writes_before = writes.units
+        requests_before = requests.units.copy()
         invocations_before = len(emulator.lambdas.journal.invocations)  # the deploy's custom resource
         execution = runner.start({"input": {"source": source, "batchSize": batch_size}})
         description = runner.wait(execution, timeout_seconds=MEASURE_TIMEOUT_SECONDS, progress=False)
         # The execution's own start and end: the 0.5 s between two DescribeExecution calls is not counted.
         wall = (description["stopDate"] - description["startDate"]).total_seconds()
-        writes_during = writes.units - writes_before
+        requests_during = requests.units - requests_before
         result = runner.result(description, wall)
         statuses = Counter(e.status for e in result.entries)
         indexes = [e.index for e in result.entries]
@@ -195,6 +201,8 @@ def measure_run(entries: int, batch_size: int, concurrency: int) -> dict[str, An
         jobs = [j for j in runner.all_jobs() if j["jobName"].startswith(f"run-{result.run_id}-")]
         spans = [(j["startedAt"] / 1000, j["stoppedAt"] / 1000) for j in jobs if j.get("startedAt")]
         container_seconds = sum(end - start for start, end in spans)
+        batch = boto3.client("batch", endpoint_url=emulator.endpoint_url)
+        fargate = fargate_of(batch, [j["jobId"] for j in jobs], int(time.time() * 1000))  # every job has stopped
         prepare = [i.duration_seconds for i in invocations if "PrepareRun" in i.function_name]
         finish = [i.duration_seconds for i in invocations if "FinishRun" in i.function_name]
         counts = {
@@ -203,9 +211,19 @@ def measure_run(entries: int, batch_size: int, concurrency: int) -> dict[str, An
             "lambda_gb_seconds": round(gb_seconds, 1),
             "containers": len(jobs),
             "container_seconds": round(container_seconds, 1),
-            "dynamodb_writes": writes_during,
+            "fargate_vcpu_seconds": round(fargate.vcpu_seconds, 1),
+            "s3_put_list_requests": requests_during["s3PutList"],
+            "s3_get_requests": requests_during["s3Get"],
+            "dynamodb_writes": requests_during["dynamodbWrites"],
+            "dynamodb_reads": requests_during["dynamodbReads"],
             "executions": len(executions),
         }
+        model = model_cost(counts, fargate, gb_seconds)
+        summary = json.loads(
+            runner.s3.get_object(Bucket=stack.outputs["RunsBucketName"], Key=f"runs/{result.run_id}/summary.json")[
+                "Body"
+            ].read()
+        )["cost"]
         return {
             "seconds": round(wall, 2),
             "entries_accounted": len(result.entries),
@@ -215,7 +233,9 @@ def measure_run(entries: int, batch_size: int, concurrency: int) -> dict[str, An
             "transitions_per_entry": round(transitions / entries, 4),
             "jobs_at_once": running_at_once(spans, wall),
             **counts,
-            "aws_cost_usd": aws_cost(counts, entries, math.ceil(entries / batch_size)),
+            "aws_cost_usd": {**model["parts"], "total": model["total"], "per_1000_entries": per_1000(model, entries)},
+            "summary_cost_usd": {**summary["parts"], "total": summary["total"]},
+            "summary_off_model": round(summary["total"] / model["total"] - 1, 4),
         }
 
 
@@ -321,26 +341,24 @@ def measure_floor(entries: int, batch_size: int, concurrency: int) -> dict[str, 
         }
 
 
-def aws_cost(counts: dict[str, Any], entries: int, batches: int) -> dict[str, float]:
-    """The run on AWS at list prices, from the measured counts; containers also pay their start."""
-    per_container_second = JOB_VCPU * PRICE["fargate_vcpu_hour"] / 3600 + JOB_GB * PRICE["fargate_gb_hour"] / 3600
-    aws_container_seconds = counts["container_seconds"] + FARGATE_START_SECONDS * counts["containers"]
-    # S3: the entries file and one results object per batch written; read: entries (ItemReader, Finish).
-    s3 = (2 + batches + 2) * PRICE["s3_put"] + 4 * PRICE["s3_get"]
-    parts = {
-        "step_functions": counts["state_transitions"] * PRICE["transition"],
-        "lambda": counts["lambda_requests"] * PRICE["lambda_request"]
-        + counts["lambda_gb_seconds"] * PRICE["lambda_gb_second"],
-        "fargate": aws_container_seconds * per_container_second,
-        "dynamodb": counts["dynamodb_writes"] * PRICE["dynamodb_write"],
-        "s3": s3,
-    }
-    total = sum(parts.values())
-    return {
-        **{k: round(v, 4) for k, v in parts.items()},
-        "total": round(total, 4),
-        "per_1000_entries": round(total / entries * 1000, 4),
-    }
+def model_cost(counts: dict[str, Any], fargate: Fargate, lambda_gb_seconds: float) -> dict[str, Any]:
+    """The run on AWS at list prices, from the emulator's counts."""
+    usage = Counter(
+        {
+            "transitions": counts["state_transitions"],
+            "lambdaRequests": counts["lambda_requests"],
+            "lambdaMbMs": round(lambda_gb_seconds * 1024 * 1000),
+            "s3PutList": counts["s3_put_list_requests"],
+            "s3Get": counts["s3_get_requests"],
+            "dynamodbWrites": counts["dynamodb_writes"],
+            "dynamodbReads": counts["dynamodb_reads"],
+        }
+    )
+    return cost_of(usage, fargate)
+
+
+def per_1000(cost: dict[str, Any], entries: int) -> float:
+    return round(cost["total"] / entries * 1000, 4)
 
 
 MEASURES = {"run": measure_run, "floor": measure_floor}
@@ -410,6 +428,9 @@ def benchmark(entries: int, batch_size: int, repeats: int, concurrency: list[int
         for kind, side in sides.items()
         if len(tried) > 1 and (side["concurrency"] == tried[0] > 1 or side["concurrency"] == tried[-1] < batches)
     ]
+    off = median_one(measurements["run"][run["concurrency"]])["summary_off_model"]
+    if abs(off) > COST_AGREEMENT:
+        notes.append(f"summary.json's cost is {off:+.2%} off the model's: more than {COST_AGREEMENT:.0%}")
     if repeats < 3:
         notes.append(f"{repeats} repeat(s): a median of fewer than 3 does not set one slow measurement aside")
     report: dict[str, Any] = {
@@ -445,8 +466,8 @@ def table(reports: list[dict[str, Any]]) -> str:
     rows = [
         "| Entries : batch | Run: median (min), at once | Floor: median (min), at once | Repeats | Ratio to floor"
         " | Ratio at the run's concurrency | Entries/s | Containers | Transitions per entry"
-        " | Lambda requests / GB-s | DynamoDB writes | Cost on AWS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | Lambda requests / GB-s | DynamoDB writes | Cost on AWS | summary.json's cost (off the model) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         run, floor = r["run"], r["floor"]
@@ -456,7 +477,8 @@ def table(reports: list[dict[str, Any]]) -> str:
             f"| {floor['median']} s ({floor['min']}), {floor['concurrency']} | {run['repeats']} | {ratio} "
             f"| {r['ratio_at_run_concurrency']} | {r['entries_per_second']} | {r['containers']} "
             f"| {r['transitions_per_entry']} | {r['lambda_requests']} / {r['lambda_gb_seconds']} "
-            f"| {r['dynamodb_writes']:,} | ${r['aws_cost_usd']['total']} |"
+            f"| {r['dynamodb_writes']:,} | ${r['aws_cost_usd']['total']} "
+            f"| ${r['summary_cost_usd']['total']} ({r['summary_off_model']:+.2%}) |"
         )
     rows.append("\nMedian seconds at each concurrency tried (jobs at once):\n")
     rows.append("| Entries : batch | Run | Floor |")
@@ -471,9 +493,7 @@ def table(reports: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--runs", nargs="+", default=["1000:100", "10000:100", "10000:250", "100000:1000"], metavar="N:BATCH"
-    )
+    parser.add_argument("--runs", nargs="+", default=["1000:100", "10000:100", "100000:1000"], metavar="N:BATCH")
     parser.add_argument(
         "--repeats",
         type=int,
@@ -488,6 +508,12 @@ def main() -> None:
         help="jobs at once to try, for the floor (bare processes) and for the run (MapMaxConcurrency); each side "
         "is taken at its fastest median (default %(default)s)",
     )
+    parser.add_argument(
+        "--sweep-large",
+        action="store_true",
+        help=f"measure requests of more than {SMALL_RUN_ENTRIES:,} entries at every N too (default: at the "
+        "fastest N of the largest smaller request)",
+    )
     parser.add_argument("--measure", nargs=5, help=argparse.SUPPRESS)  # KIND ENTRIES BATCH CONCURRENCY OUT: measured()
     args = parser.parse_args()
     if args.measure:
@@ -495,11 +521,22 @@ def main() -> None:
         result = MEASURES[kind](int(entries), int(batch_size), int(concurrency))
         Path(out).write_text(json.dumps(result))
         return
-    reports = []
+    reports: list[dict[str, Any]] = []
     for run in args.runs:
         entries, batch_size = (int(x) for x in run.split(":"))
         repeats = args.repeats or (3 if entries <= SMALL_RUN_ENTRIES else 1)
-        report = benchmark(entries, batch_size, repeats, args.concurrency)
+        concurrency, chosen_by = args.concurrency, ""
+        if entries > SMALL_RUN_ENTRIES and reports and not args.sweep_large:
+            # A large request's measurement takes minutes: it is measured at the N where each side of
+            # the largest smaller request was fastest, rather than at every N.
+            before = max(reports, key=lambda r: r["entries"])
+            concurrency = sorted({before["run"]["concurrency"], before["floor"]["concurrency"]})
+            chosen_by = f"tried at {concurrency} only: the fastest N of the run and of the floor at " + (
+                f"{before['entries']:,} : {before['batch_size']:,} (--sweep-large tries every N)"
+            )
+        report = benchmark(entries, batch_size, repeats, concurrency)
+        if chosen_by:
+            report["notes"].insert(0, chosen_by)
         print(json.dumps(report), flush=True)
         reports.append(report)
     print(

@@ -236,11 +236,17 @@ def command_run(args: argparse.Namespace, emulator: Emulator, stack: Stack) -> i
     result = runner.result(description, time.monotonic() - started)
     print()
     print_table(result)
+    cost = (result.report or {}).get("cost") or {}
+    if isinstance(cost.get("total"), int | float):
+        parts = sorted(cost.get("parts", {}).items(), key=lambda part: -part[1])
+        shown = ", ".join(f"{name} ${value:.4f}" for name, value in parts)
+        region = cost.get("prices", {}).get("region", "us-east-1")
+        print(f"Cost on AWS at {region} list prices: ${cost['total']:.4f} ({shown})")
     folder = args.record_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{execution_arn.rsplit(':', 1)[-1]}"
     write_record(runner, result, folder, emulator.lambdas.journal)
     print(f"Record of the run (results, executions with their histories, job records and logs): {folder}")
     if (folder / "report.html").is_file():
-        print(f"Report (timeline, throughput, failures, slowest entries): {folder / 'report.html'}")
+        print(f"Report (timeline, throughput, failures, slowest entries, cost): {folder / 'report.html'}")
     return 0 if result.succeeded else 1
 
 

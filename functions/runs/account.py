@@ -17,9 +17,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batch_report import EntryRecord, ReportError, records, result
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
+from run_cost import child_transitions, job_requests
 from run_layout import outputs_prefix, report_key, result_line, results_key
 from run_stats import Durations, Failures
 from shared import client
+from usage import METER, metered
 
 logger = Logger()
 tracer = Tracer()
@@ -56,10 +58,12 @@ class Batch(BaseModel):
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = Batch.model_validate(event["batch"])
     run_id, items = batch.batch_input["runId"], batch.items
     first, last = items[0]["index"], items[-1]["index"]
+    METER.charge_to(run_id, first)
     stats = BatchStats()
     if batch.job is not None:
         job_id = batch.job.job_id
@@ -77,6 +81,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failed = sum(stats.failures.counts.values())
     succeeded = len(items) - failed
     counted = count_once(run_id, (first, last), succeeded, failed, job_id, stats)
+    if counted:  # the child's transitions and its job's requests, once however often this runs
+        METER.counts["transitions"] += child_transitions(event["batch"])
+        if batch.job is not None:
+            METER.counts.update(job_requests(stats.output_files, batch.job.attempt))
     outcome = {"first": first, "last": last, "succeeded": succeeded, "failed": failed, "counted": counted}
     logger.info("batch accounted", extra=outcome)
     if failed:
@@ -92,9 +100,11 @@ class BatchStats:
     failures: Failures = field(default_factory=Failures)
     started_ms: int | None = None
     ended_ms: int | None = None
+    output_files: int = 0
 
     def add(self, record: EntryRecord) -> None:
         self.entries.add(record.ended_ms - record.started_ms)
+        self.output_files += record.output_files
         self.started_ms = min(record.started_ms, self.started_ms or record.started_ms)
         self.ended_ms = max(record.ended_ms, self.ended_ms or record.ended_ms)
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from run_end import end_run
+from run_end import dynamodb, end_run
+from usage import metered
 
 logger = Logger()
 tracer = Tracer()
@@ -14,5 +15,6 @@ tracer = Tracer()
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return end_run(event["run"], event.get("failure"))

@@ -16,6 +16,7 @@ from batch_job import BatchJob, BatchJobStateChange
 from job_audit import record_job_state
 from shared import client
 from task_callback import CallbackRequest, deliver
+from usage import METER, metered
 
 # The job definition's default taskRef parameter: the job reports to no task.
 NO_TASK = "none"
@@ -48,8 +49,12 @@ def failure_of(job: BatchJob, token: str) -> CallbackRequest:
 
 @logger.inject_lambda_context(correlation_id_path="detail.jobId")
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = parse(event=event, model=BatchJobStateChange).detail
+    run_id, first = job.parameters.get("auditRunId"), job.parameters.get("auditBatch")
+    if run_id and first and first.lstrip("-").isdigit():
+        METER.charge_to(run_id, int(first))
     # Recorded before the task is failed: the batch's account reads the attempts from there.
     recorded = record_job_state(dynamodb, job)
     if job.status == "RUNNING":

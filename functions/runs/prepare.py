@@ -27,6 +27,7 @@ from request_model import Envelope, Request
 from run_layout import entries_key, map_prefix, results_prefix
 from s3_upload import S3Upload
 from shared import client, validation_problems
+from usage import METER, metered
 
 logger = Logger()
 tracer = Tracer()
@@ -130,6 +131,7 @@ def job_settings(patterns: str) -> dict[str, int]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = event["runId"]
     if not RUN_ID.fullmatch(run_id):
@@ -169,6 +171,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     size = upload.complete()
     run = {"runId": run_id, "total": total, **chosen, "settings": job_settings(chosen["patterns"]) | {"entry": entry}}
     record_run(run, request)
+    METER.charge_to(run_id, -1)
     logger.info("run prepared", extra={**run, "entries_bytes": size})
     return {
         "valid": True,

@@ -14,6 +14,8 @@ NOT_RUN when it never started.
 import bisect
 import json
 import os
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +23,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
-from run_jobs import stop_unfinished
+from run_cost import PARENT_TRANSITIONS, cost_of, fargate_of, map_requests, usage_of
+from run_jobs import jobs_of, stop_unfinished
 from run_layout import entries_key, map_prefix, result_line, results_key, results_prefix, summary_key
 from run_stats import Durations, Failures
 from shared import client
+from usage import ATTRIBUTES, METER
 
 logger = Logger(child=True)
 s3 = client("s3")
@@ -46,6 +50,7 @@ class Batches:
     entry_durations: Durations
     batch_durations: Durations
     failures: Failures
+    usage: Counter[str]
 
 
 def summary_item(run_id: str) -> dict[str, Any] | None:
@@ -71,8 +76,8 @@ def ended_report(run_id: str, item: dict[str, Any]) -> dict[str, Any] | None:
 
 def end_run(run: dict[str, Any], failure: dict[str, Any] | None, status: str | None = None) -> dict[str, Any]:
     """End RUN ({runId, total}, and the tolerances when the Map failed past them) after FAILURE (the
-    Map's or the execution's error and cause, None when the Map succeeded); STATUS is the run's
-    (default: FAILED after a failure, else SUCCEEDED). Its report."""
+    Map's or the execution's error and cause, None when the Map succeeded); STATUS is the run's when
+    the terminator ends it (default: FAILED after a failure, else SUCCEEDED). Its report."""
     run_id, total, bucket = run["runId"], run["total"], os.environ["RUNS_BUCKET"]
     item = summary_item(run_id)
     if item is None:
@@ -85,7 +90,8 @@ def end_run(run: dict[str, Any], failure: dict[str, Any] | None, status: str | N
     # tolerance) would write results nobody accounts for.
     reported = frozenset(first for first, _ in batches.accounted)
     reason = f"run {run_id} ended: its jobs must not outlive it"
-    stopped = stop_unfinished(batch, os.environ["JOB_QUEUE"], run_id, reason, reported)
+    jobs = jobs_of(batch, os.environ["JOB_QUEUE"], run_id)
+    stopped = stop_unfinished(batch, jobs, reason, reported)
     failed_unaccounted = not_run = 0
     if batches.succeeded + batches.failed < total:
         error = (failure or {}).get("Error") or ""
@@ -104,11 +110,27 @@ def end_run(run: dict[str, Any], failure: dict[str, Any] | None, status: str | N
     }
     if failure:
         report |= explain(failure, report, run)
+    ender = "terminated" if status else "finished"
+    usage = batches.usage + map_requests(report["succeeded"] > 0, report["failed"] > 0)
+    report["cost"] = run_cost(item, usage, [job["jobId"] for job in jobs], ender)
     s3.put_object(Bucket=bucket, Key=summary_key(run_id), Body=json.dumps(report, indent=2).encode())
     if not record_end(report):  # the other ender was first: its report stands
         return ended_report(run_id, summary_item(run_id) or {}) or report
     logger.info("run ended", extra={**report, "jobs_stopped": len(stopped)})
     return report
+
+
+def run_cost(item: dict[str, Any], batches: Counter[str], job_ids: list[str], ender: str) -> dict[str, Any]:
+    """The run's cost: what its batches' functions and jobs used, its Prepare (the summary ITEM),
+    this invocation with the two writes left to it (summary.json, the summary item), its
+    transitions and its jobs' Fargate time. A cost that cannot be had does not stop the run's end."""
+    usage = batches + usage_of([item]) + METER.so_far()
+    usage += Counter({"transitions": PARENT_TRANSITIONS[ender], "s3PutList": 1, "dynamodbWrites": 1})
+    try:
+        return cost_of(usage, fargate_of(batch, job_ids, int(time.time() * 1000)))
+    except ClientError as exc:
+        logger.warning("the run's cost could not be had", extra={"reason": str(exc)})
+        return {"error": f"the jobs' Fargate time could not be read: {exc}"}
 
 
 def read_batches(run_id: str) -> Batches:
@@ -117,14 +139,16 @@ def read_batches(run_id: str) -> Batches:
         KeyConditionExpression="runId = :run AND entryIndex >= :first",
         ExpressionAttributeValues={":run": {"S": run_id}, ":first": {"N": "0"}},
         ProjectionExpression="entryIndex, lastIndex, accountedAt, succeeded, failed, entryMs, entryMaxMs, batchMs, "
-        "#errors, errorExamples",
-        ExpressionAttributeNames={"#errors": "errors"},
+        "#errors, errorExamples, " + ", ".join(f"#{name}" for name in ATTRIBUTES),
+        ExpressionAttributeNames={"#errors": "errors", **{f"#{name}": name for name in ATTRIBUTES}},
         ConsistentRead=True,
     )
     succeeded = failed = 0
     accounted, started = [], {}
     entry_durations, batch_durations, failures = Durations(), Durations(), Failures()
+    usage: Counter[str] = Counter()
     for item in (item for page in pages for item in page["Items"]):
+        usage += usage_of([item])
         if "lastIndex" not in item:  # a job's event may come before the batch's submission is recorded
             continue
         span = (int(item["entryIndex"]["N"]), int(item["lastIndex"]["N"]))
@@ -137,7 +161,7 @@ def read_batches(run_id: str) -> Batches:
             if int(item.get("batchMs", {}).get("N", 0)):
                 batch_durations.add(int(item["batchMs"]["N"]))
             failures.merge(Failures.from_items(item.get("errors"), item.get("errorExamples")))
-    return Batches(succeeded, failed, sorted(accounted), started, entry_durations, batch_durations, failures)
+    return Batches(succeeded, failed, sorted(accounted), started, entry_durations, batch_durations, failures, usage)
 
 
 def failed_batches(bucket: str, run_id: str) -> dict[int, tuple[int, str, str]]:

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from pydantic import ValidationError
+from usage import METER
 
 # Errors of SendTask* meaning the task no longer waits: it completed, timed out, or is unknown.
 TASK_CLOSED_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -20,10 +21,12 @@ TASK_CLOSED_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToke
 
 def client(service: str, attempts: int = 5, **timeouts: int) -> Any:
     """A client whose "standard" retries absorb throttling (TooManyRequestsException) with backoff
-    and jitter."""
-    return boto3.client(
+    and jitter, and whose requests count in the invocation's usage (usage.py)."""
+    made = boto3.client(
         service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}, **timeouts)
     )
+    made.meta.events.register("before-parameter-build", METER.count)
+    return made
 
 
 def job_name(run_id: str, first: int) -> str:

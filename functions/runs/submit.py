@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from run_layout import outputs_prefix, plan_key, report_key
 from shared import TASK_CLOSED_ERRORS, client, job_name, redact, validation_problems
 from submit_request import SubmitJobRequest
+from usage import METER, metered
 
 # ECS caps a task's container overrides at 8,192 characters, JSON punctuation and escaping
 # included; Batch on Fargate sends the command (every Ref:: replaced) and its own variables there.
@@ -84,6 +85,7 @@ def fail_task(token: str, error: str, cause: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path="executionArn")
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     token = event.get("taskToken") if isinstance(event, dict) else None
     if not isinstance(token, str) or not token:
@@ -117,6 +119,7 @@ def submit(token: str, event: dict[str, Any]) -> dict[str, Any]:
     except ValidationError as exc:
         details = "; ".join(validation_problems(exc))
         return fail_task(token, "InvalidInput", f"submit request rejected: {details}")
+    METER.charge_to(request.run_id, request.first)
 
     if not task_open(token):
         # Lambda delivered the event after the task had closed (its heartbeat or timeout passed):

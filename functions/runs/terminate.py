@@ -9,8 +9,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from run_end import batch, end_run, summary_item
-from run_jobs import stop_unfinished
+from run_end import batch, dynamodb, end_run, summary_item
+from run_jobs import jobs_of, stop_unfinished
+from usage import metered
 
 logger = Logger()
 tracer = Tracer()
@@ -21,11 +22,12 @@ ERRORS = {"ABORTED": "States.Aborted", "TIMED_OUT": "States.Timeout", "FAILED": 
 
 @logger.inject_lambda_context(correlation_id_path="detail.executionArn")
 @tracer.capture_lambda_handler
+@metered(dynamodb)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     execution = event["detail"]
     run_id, status = execution["name"], execution["status"]
     reason = f"run {run_id} {status}: its jobs must not outlive it"
-    stopped = stop_unfinished(batch, os.environ["JOB_QUEUE"], run_id, reason)
+    stopped = stop_unfinished(batch, jobs_of(batch, os.environ["JOB_QUEUE"], run_id), reason)
     logger.info("unfinished jobs of an ended run terminated", extra={"run": execution["executionArn"], "jobs": stopped})
     item = summary_item(run_id)
     if item is None:

@@ -101,6 +101,32 @@ def describe_jobs_reports_exit_code_and_reason(patcher: Patcher, emulator: Any) 
     patcher.replace(Job, "describe", described)
 
 
+@patch(
+    service="batch",
+    defect="DescribeJobs omits container.resourceRequirements (a Fargate job's vCPUs and memory)",
+    aws="a job's container shows its resourceRequirements: the job definition's, each type overridden by the "
+    "job's containerOverrides",
+    reference=JOB_DETAIL,
+    seen_in=MOTO,
+)
+def describe_jobs_shows_resource_requirements(patcher: Patcher, emulator: Any) -> None:
+    from moto.batch.models import Job
+
+    describe = Job.describe
+
+    def described(job: Job) -> dict[str, Any]:
+        result = describe(job)
+        container = result.get("container")
+        if container is not None and job.job_definition.container_properties is not None:
+            wanted = {r["type"]: r for r in job.job_definition.container_properties.get("resourceRequirements", [])}
+            wanted |= {r["type"]: r for r in (job.container_overrides or {}).get("resourceRequirements", [])}
+            if wanted:
+                container["resourceRequirements"] = list(wanted.values())
+        return result
+
+    patcher.replace(Job, "describe", described)
+
+
 DESCRIBE_JOBS_LIMIT = 100
 
 

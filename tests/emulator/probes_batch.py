@@ -90,6 +90,30 @@ def batch_throttles_a_burst_as_aws_does(aws: Aws) -> bool:
     return sync_job_outlasts_throttled_polls(aws)
 
 
+@probe("describe_jobs_shows_resource_requirements")
+def describe_jobs_shows_a_fargate_jobs_size(aws: Aws) -> bool:
+    batch = aws.client("batch")
+    definition = batch.register_job_definition(
+        jobDefinitionName=unique("sized"),
+        type="container",
+        platformCapabilities=["FARGATE"],
+        containerProperties={
+            "image": "example",
+            "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "0.25"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )["jobDefinitionArn"]
+    job = batch.submit_job(
+        jobName="probe",
+        jobQueue=job_queue(aws),
+        jobDefinition=definition,
+        containerOverrides={"resourceRequirements": [{"type": "MEMORY", "value": "1024"}]},
+    )
+    [described] = batch.describe_jobs(jobs=[job["jobId"]])["jobs"]
+    wanted = {r["type"]: r["value"] for r in described["container"].get("resourceRequirements", [])}
+    return wanted == {"VCPU": "0.25", "MEMORY": "1024"}
+
+
 @probe("describe_jobs_takes_up_to_100_by_id")
 def describe_jobs_refuses_more_than_100(aws: Aws) -> bool:
     batch = aws.client("batch")

@@ -1,6 +1,7 @@
 """What the emulator tests read back from a run: a job's record and log, the tasks an execution
 scheduled, the states it entered."""
 
+import json
 from typing import Any
 
 from tests.emulator.stacks import Deployed
@@ -26,3 +27,18 @@ def scheduled(history: list[dict[str, Any]]) -> list[str]:
 def entered(history: list[dict[str, Any]]) -> list[str]:
     """The states the execution entered, in order: its state transitions."""
     return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+
+def transitions_of_run(deployed: Deployed, execution_arn: str) -> int:
+    """The states every execution of the run entered: the parent's, its batches', and the nested
+    executions those started (named in their task's output)."""
+    histories = [deployed.history(execution_arn)]
+    histories += [deployed.history(batch["executionArn"]) for batch in deployed.batches(execution_arn)]
+    nested = [
+        json.loads(e["taskSucceededEventDetails"]["output"])["ExecutionArn"]
+        for history in histories[1:]
+        for e in history
+        if e["type"] == "TaskSucceeded" and e["taskSucceededEventDetails"]["resource"] == "startExecution.sync:2"
+    ]
+    histories += [deployed.history(arn) for arn in nested]
+    return sum(len(entered(history)) for history in histories)

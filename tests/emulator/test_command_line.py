@@ -196,6 +196,7 @@ def test_serve_answers_the_readme_commands_of_the_plain_aws_cli(served):
     run_id = started["executionArn"].rsplit(":", 1)[-1]
     bucket = outputs["RunsBucketName"]
     assert report.pop("failures") == [] and report.pop("durations")["entries"]["count"] == 2
+    assert report.pop("cost")["usage"]["fargateTasks"] >= 1
     assert report == {
         "runId": run_id,
         "status": "SUCCEEDED",

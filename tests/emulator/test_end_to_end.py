@@ -8,9 +8,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from local_emulator.run_record import write_record
 from local_emulator.runner import OrchestratorRun
-from tests.emulator.readings import entered, job, job_log, scheduled
+from tests.emulator.readings import entered, job, job_log, scheduled, transitions_of_run
 from tests.emulator.stacks import Deployed, payload
 from tests.support.paths import ROOT, TEST_INPUTS
 
@@ -34,6 +36,16 @@ def test_sample_payload_every_entry_succeeds_through_every_pattern(full: Deploye
         "lambda:invoke",  # the account of the batch
     ]
     assert entered(history) == ["Which path?", "Run array job", "Run nested callback-notify", "Run job", "Account"]
+    # The run's cost counts the states its executions entered as their histories show them, and a
+    # Fargate task for the batch's job and each child of its array job.
+    cost = result.report["cost"]
+    assert cost["usage"]["stateTransitions"] == transitions_of_run(full, result.execution_arn)
+    array_jobs = [
+        e for e in history if e["type"] == "TaskSucceeded" and "submitJob" in e["taskSucceededEventDetails"]["resource"]
+    ]
+    [array_size] = [json.loads(e["taskSucceededEventDetails"]["output"])["ArrayProperties"]["Size"] for e in array_jobs]
+    assert cost["usage"]["fargateTasks"] == 1 + array_size
+    assert cost["total"] == pytest.approx(sum(cost["parts"].values()), abs=1e-5)
     [job_id] = {e.job_id for e in result.entries}
     described = job(full, job_id)
     assert described["status"] == "SUCCEEDED" and described["container"]["exitCode"] == 0

@@ -56,7 +56,7 @@ def test_a_json_lines_request_of_thousands_runs_in_batches_and_accounts_every_en
     assert len({e.job_id for e in result.entries}) == 12, "one container per batch, not per entry"
     # The parent's history and output do not grow with the entries.
     assert len(large.history(result.execution_arn)) < 40
-    assert len(json.dumps(result.report)) < 1024
+    assert len(json.dumps(result.report)) < 2048, "counts, durations, failures by cause, cost: a fixed size"
     [map_run] = large.client("stepfunctions").list_map_runs(executionArn=result.execution_arn)["mapRuns"]
     counts = large.client("stepfunctions").describe_map_run(mapRunArn=map_run["mapRunArn"])["itemCounts"]
     assert (counts["total"], counts["succeeded"], counts["failed"]) == (entries, entries, 0)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.emulator.readings import entered, job, scheduled
+from tests.emulator.readings import entered, job, scheduled, transitions_of_run
 from tests.emulator.stacks import SLOW_HEARTBEAT_SECONDS, Deployed, payload
 
 
@@ -21,6 +21,9 @@ def test_the_lean_path_runs_only_the_job_and_its_account(callback_only: Deployed
     history = callback_only.history(batch["executionArn"])
     assert scheduled(history) == ["lambda:invoke.waitForTaskToken", "lambda:invoke"]
     assert entered(history) == ["Which path?", "Run job", "Account"], "3 transitions for the whole batch"
+    cost = result.report["cost"]
+    assert cost["usage"]["stateTransitions"] == transitions_of_run(callback_only, result.execution_arn) == 9
+    assert cost["usage"]["fargateTasks"] == 1 and cost["parts"]["Fargate"] > 0
 
 
 def test_a_failing_entry_fails_alone_in_its_batch(callback_only: Deployed):

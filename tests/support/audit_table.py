@@ -37,3 +37,12 @@ def audit_item(table: str, run_id: str, entry_index: int) -> dict[str, Any] | No
         .get("Item")
     )
     return plain(item) if item else None
+
+
+def pop_usage(item: dict[str, Any]) -> dict[str, int]:
+    """The usage the functions added to ITEM (functions/runs/usage.py), taken out of it."""
+    from tests.support.handlers import load_handler
+    from tests.support.paths import FUNCTIONS
+
+    names = load_handler(FUNCTIONS / "runs", "usage").ATTRIBUTES
+    return {name: int(item.pop(name)) for name in names if name in item}

@@ -374,6 +374,38 @@ def test_one_batch_costs_a_few_state_transitions_whatever_its_size(array_job_siz
     assert lean == ["Which path?", "Run job", "Account"]
 
 
+@pytest.mark.parametrize(("patterns", "array_job_size", "silent"), itertools.product(["lean", "full"], [2, 1], [0, 1]))
+def test_the_run_cost_counts_a_batchs_transitions_as_its_path_enters_them(patterns, array_job_size, silent):
+    """run_cost.child_transitions, which the Account function adds to the run's cost, is the path's
+    length (with the nested machine's states, and Job went silent after a heartbeat timeout)."""
+    run_cost = load_handler(FUNCTIONS / "runs", "run_cost")
+    processor, nested = batch_processor(), definition("CallbackNotifyStateMachine")
+    batch_input = {"patterns": patterns, "settings": {"arrayJobSize": array_job_size}}
+    path = path_of_one_batch(processor["States"], processor["StartAt"], batch_input)
+    if silent:
+        path.insert(path.index("Account"), "Job went silent")
+        assert processor["States"]["Job went silent"]["Next"] == "Account"
+    if "Run nested callback-notify" in path:
+        path += path_of_one_batch(nested["States"], nested["StartAt"], {})
+    state = {"BatchInput": batch_input, **({"heartbeat": {"Error": "States.HeartbeatTimeout"}} if silent else {})}
+    assert run_cost.child_transitions(state) == len(path)
+
+
+def test_the_run_cost_counts_the_parents_transitions_as_its_path_enters_them():
+    """A run that reaches its end enters Prepare run, Request valid?, Run batches, Finish run, Run
+    failed? and one of its ends; a run the terminator ends was stopped in Run batches."""
+    run_cost = load_handler(FUNCTIONS / "runs", "run_cost")
+    states = definition("OrchestratorStateMachine")["States"]
+    path, name = [], "Prepare run"
+    while name is not None:
+        path.append(name)
+        state = states[name]
+        name = state["Choices"][0]["Next"] if name == "Request valid?" else state.get("Next", state.get("Default"))
+    assert path[:3] == ["Prepare run", "Request valid?", "Run batches"] and path[3] == "Finish run"
+    assert len(path) == run_cost.PARENT_TRANSITIONS["finished"]
+    assert path.index("Run batches") + 1 == run_cost.PARENT_TRANSITIONS["terminated"]
+
+
 def test_every_state_of_a_batch_is_reachable():
     """Step Functions refuses a definition with a state nothing leads to."""
     states = batch_processor()["States"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.audit_table import audit_item, create_audit_table, pop_usage
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.clients import client
 from tests.support.handlers import formatted, load_handler
@@ -99,6 +99,11 @@ def test_a_batch_whose_entries_all_succeeded_is_counted_once(account, lambda_con
     stats = {key: batch.pop(key) for key in ("entryMs", "entryMaxMs", "batchMs", "errors", "errorExamples")}
     assert (sum(stats["entryMs"].values()), stats["entryMaxMs"], stats["batchMs"]) == (3, 1500, 1500)
     assert stats["errors"] == stats["errorExamples"] == {}
+    usage = pop_usage(batch)
+    # Both calls are billed (each read the report and wrote the results); the child's 3 transitions
+    # and its job's requests (the script, its token, its plan, its report) are counted once.
+    assert (usage["lambdaRequests"], usage["transitions"]) == (2, 3)
+    assert (usage["dynamodbReads"], usage["s3Get"] - 2, usage["s3PutList"] - 2) == (1, 2, 1), usage
     assert batch == {
         "runId": RUN,
         "entryIndex": 0,

@@ -4,11 +4,12 @@ no job of the run left running."""
 
 import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.audit_table import audit_item, create_audit_table, pop_usage
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.clients import client
 from tests.support.handlers import load_handler
@@ -20,11 +21,11 @@ RUNS = "runs"
 RUN = "run-1"
 MAP_RUN = "arn:aws:states:us-east-1:123456789012:mapRun:app-orchestrator/run-1:batches:5f2a"
 NOT_RUN_CAUSE = "the run stopped before this entry's batch ran"
-STATS = ("durations", "failures")  # how the run went (run_stats.py), beside its counts
+STATS = ("durations", "failures", "cost")  # how the run went (run_stats.py, run_cost.py), beside its counts
 
 
 def counts_of(report: dict[str, Any]) -> dict[str, Any]:
-    """The report but its durations and failures."""
+    """The report but its durations, failures and cost."""
     return {key: value for key, value in report.items() if key not in STATS}
 
 
@@ -72,7 +73,10 @@ class Runs:
         job_id = self.batch.submit_job(
             jobName=f"run-{run['runId']}-b{first}", jobQueue=self.queue, jobDefinition=self.definition
         )["jobId"]
-        batch_backends["123456789012"]["us-east-1"]._jobs[job_id].status = status
+        job = batch_backends["123456789012"]["us-east-1"]._jobs[job_id]
+        job.status = status
+        # One attempt of 90 s, as Batch records it: the run's cost bills its Fargate task 90 s.
+        job.attempts = [{"startedAt": 1_700_000_000_000, "stoppedAt": 1_700_000_090_000, "container": {}}]
         return job_id
 
     def ran(self, run: dict[str, Any], first: int, last: int, failed: tuple[int, ...] = ()) -> dict[str, Any]:
@@ -127,7 +131,19 @@ def record(state: dict[str, Any], status: str, error: str | None = None, cause: 
 
 
 @pytest.fixture
-def runs(aws: None, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Runs:
+def jobs_sized() -> Iterator[None]:
+    """DescribeJobs shows each job's vCPUs and memory, as Batch does (the emulator's patch)."""
+    from local_emulator.patches.batch import describe_jobs_shows_resource_requirements
+    from local_emulator.patches.registry import Patcher
+
+    patcher = Patcher()
+    describe_jobs_shows_resource_requirements(patcher, None)
+    yield
+    patcher.undo()
+
+
+@pytest.fixture
+def runs(aws: None, jobs_sized: None, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Runs:
     client("s3").create_bucket(Bucket=RUNS)
     batch = client("batch")
     queue = fargate_queue(client("ec2"), client("iam"), batch, "queue", max_vcpus=4)
@@ -166,6 +182,14 @@ def test_a_run_whose_batches_all_ran_succeeds(runs):
     }
     assert (report["durations"]["entries"]["count"], report["durations"]["batches"]["count"]) == (5, 3)
     assert report["failures"] == []
+    cost = report["cost"]
+    # The parent's 6 states and each child's 3; Prepare, three Accounts and Finish; three 90 s tasks
+    # of the job definition's 0.25 vCPU and 0.5 GB.
+    usage = {k: cost["usage"][k] for k in ("stateTransitions", "lambdaRequests", "fargateTasks")}
+    assert usage == {"stateTransitions": 15, "lambdaRequests": 5, "fargateTasks": 3}
+    assert (cost["usage"]["fargateVcpuSeconds"], cost["usage"]["fargateGbSeconds"]) == (67.5, 135.0)
+    assert cost["parts"]["Fargate"] == round(67.5 * 0.04048 / 3600 + 135 * 0.004445 / 3600, 6)
+    assert cost["total"] == pytest.approx(sum(cost["parts"].values()), abs=1e-5)
     assert runs.summary() == report
     assert runs.results() == written, "no result is added to a run whose every batch was accounted"
     assert entries_once(written, 5) == ["SUCCEEDED"] * 5
@@ -173,6 +197,7 @@ def test_a_run_whose_batches_all_ran_succeeds(runs):
     ended = item.pop("endedAt")
     assert ended >= item.pop("startedAt") and item.pop("updatedAt")
     assert json.loads(item.pop("report")) == report, "the report is kept with the run's end"
+    assert pop_usage(item)["lambdaRequests"] == 1, "Prepare's usage: Finish's own is in the report"
     assert item == {
         "runId": RUN,
         "entryIndex": -1,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.audit_table import audit_item, create_audit_table
+from tests.support.audit_table import audit_item, create_audit_table, pop_usage
 from tests.support.clients import client
 from tests.support.handlers import load_handler
 from tests.support.paths import FUNCTIONS, STATE_MACHINES, TEST_INPUTS
@@ -825,6 +825,8 @@ def test_the_run_is_recorded_running_with_what_it_holds(prepare, lambda_context)
     item = audit_item("audit", RUN, -1)
     started = item.pop("startedAt")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", started)
+    usage = pop_usage(item)  # the entries file uploaded, the item put, the usage added
+    assert usage == {"lambdaRequests": 1, "lambdaMbMs": usage["lambdaMbMs"], "s3PutList": 1, "dynamodbWrites": 2}
     assert item == {
         "runId": RUN,
         "entryIndex": -1,
@@ -853,7 +855,10 @@ def test_a_retried_invocation_leaves_the_runs_item_as_it_is(prepare, lambda_cont
     again = prepared(prepare, lambda_context, request)
 
     assert again == first
-    assert audit_item("audit", RUN, -1) == recorded | {"succeeded": 1}
+    again_recorded = audit_item("audit", RUN, -1)
+    first_usage, both_usage = pop_usage(recorded), pop_usage(again_recorded)
+    assert again_recorded == recorded | {"succeeded": 1}
+    assert both_usage["lambdaRequests"] == 2 and both_usage["s3PutList"] == 2 * first_usage["s3PutList"]
     assert entries_file() == [
         {"index": 0, "name": "a", "entry": {"name": "a"}},
         {"index": 1, "name": "b", "entry": {"name": "b"}},

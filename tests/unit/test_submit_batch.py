@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local_emulator.waiting_tasks import WaitingTask, WaitingTasks
-from tests.support.audit_table import audit_item, create_audit_table, create_table_like, plain
+from tests.support.audit_table import audit_item, create_audit_table, create_table_like, plain, pop_usage
 from tests.support.batch_queue import fargate_queue, template_job_definition
 from tests.support.clients import client
 from tests.support.handlers import load_handler
@@ -528,6 +528,10 @@ def test_the_batch_is_recorded_submitted_with_its_job(submit, batch_queue, waiti
 
     item = audit_item("audit", "run-1", 200)
     assert item.pop("updatedAt")
+    usage = pop_usage(item)
+    # Writes: the idempotency record (put, then its result), the task's token, the submission, the usage.
+    assert usage == {"lambdaRequests": 1, "lambdaMbMs": usage["lambdaMbMs"], "s3PutList": 1, "dynamodbWrites": 5}
+    assert usage["lambdaMbMs"] >= 256, "a millisecond at least, at the function's 256 MB"
     assert item == {
         "runId": "run-1",
         "entryIndex": 200,

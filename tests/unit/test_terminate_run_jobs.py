@@ -72,7 +72,6 @@ def test_every_page_of_an_ended_runs_jobs_is_terminated(terminate, lambda_contex
             },
             listing,
         )
-        batch.add_response("terminate_job", {}, {"jobId": "a", "reason": reason})
         batch.add_response(
             "list_jobs",
             {
@@ -84,6 +83,8 @@ def test_every_page_of_an_ended_runs_jobs_is_terminated(terminate, lambda_contex
             },
             {**listing, "nextToken": "more"},
         )
+        # Every page is listed before any job is stopped (a job stopped does not move the listing on).
+        batch.add_response("terminate_job", {}, {"jobId": "a", "reason": reason})
         batch.add_response("terminate_job", {}, {"jobId": "b", "reason": reason})
 
         result = terminate.lambda_handler(execution_ended("7-parent"), lambda_context)
