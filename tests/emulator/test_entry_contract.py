@@ -89,3 +89,31 @@ def test_a_request_cannot_choose_the_command_on_a_stack_that_does_not_allow_it(c
     assert (result.status, result.error) == ("FAILED", "InvalidRequest")
     assert "AllowRequestCommand" in result.cause
     assert not Path(marker).exists()
+
+
+READ_MY_DATA = "aws s3api get-object --bucket my-data --key greeting.txt \"$ENTRY_OUTPUT_DIR/greeting.txt\""
+
+
+def test_what_the_command_needs_beyond_the_stack_is_granted_by_job_policy_arns(emulator, own: Deployed):
+    """A command reading the user's own bucket is refused as AWS would refuse it, until the stack
+    attaches the user's managed policy to the job's role (JobPolicyArns)."""
+    s3, iam = own.client("s3"), own.client("iam")
+    s3.create_bucket(Bucket="my-data")
+    s3.put_object(Bucket="my-data", Key="greeting.txt", Body=b"hello")
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::my-data/*"}],
+    }
+    policy = iam.create_policy(PolicyName="read-my-data", PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+    granted = deployed(emulator, "own-policies", {**own.stack.parameters, "JobPolicyArns": policy})
+    request = {"input": {"entries": [{"name": "greet"}], "entry": {"command": READ_MY_DATA, "attempts": 1}}}
+
+    refused, allowed = own.run(request, timeout=120), granted.run(request, timeout=120)
+
+    [entry] = refused.entries
+    assert (refused.status, entry.status, entry.error) == ("FAILED", "FAILED", "Entry.Failed")
+    assert "AccessDenied" in entry.cause
+    assert allowed.status == "SUCCEEDED", allowed.report
+    bucket = granted.stack.outputs["RunsBucketName"]
+    kept = granted.client("s3").get_object(Bucket=bucket, Key=f"runs/{allowed.run_id}/outputs/0/greeting.txt")
+    assert kept["Body"].read() == b"hello"
