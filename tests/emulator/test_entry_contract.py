@@ -91,7 +91,7 @@ def test_a_request_cannot_choose_the_command_on_a_stack_that_does_not_allow_it(c
     assert not Path(marker).exists()
 
 
-READ_MY_DATA = "aws s3api get-object --bucket my-data --key greeting.txt \"$ENTRY_OUTPUT_DIR/greeting.txt\""
+READ_MY_DATA = 'aws s3api get-object --bucket my-data --key greeting.txt "$ENTRY_OUTPUT_DIR/greeting.txt"'
 
 
 def test_what_the_command_needs_beyond_the_stack_is_granted_by_job_policy_arns(emulator, own: Deployed):
