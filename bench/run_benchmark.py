@@ -17,9 +17,11 @@ and the set-up are not timed. Two things are measured at each job concurrency N 
 
 Each side is taken at the N whose median is lowest: what the product does at its best setting,
 against the fastest the same jobs run without it. The ratio is the median run over the median floor;
-the ratio at the run's own N is given too. A ratio below 0.95 is not a result: the orchestrated run
-cannot beat the same jobs without orchestration by more than noise, so the RUN is reported INVALID,
-with why, instead of a ratio.
+the ratio at the run's own N is given too, and, when both sides are fastest at the same N, each run's
+seconds over those of the floor measured right after it (paired: a drift of the machine's speed weighs
+on both sides of a pair alike). A ratio below 0.95 is not a result: the orchestrated run cannot beat
+the same jobs without orchestration by more than noise, so the RUN is reported INVALID, with why,
+instead of a ratio.
 
 It prints one JSON document per RUN (both sides' seconds at every repeat, minimum and median, their
 N and what each N tried gave, the ratios, and the counts of the median run at its N: state
@@ -440,17 +442,23 @@ def benchmark(entries: int, batch_size: int, repeats: int, concurrency: list[int
         "floor": floor,
         "ratio_basis": "median run at its fastest concurrency / median floor at its fastest concurrency",
     }
+    spread = max(s["median"] / s["min"] - 1 for s in sides.values())
     if ratio < VALID_RATIO:
         report["ratio_to_floor"] = "INVALID"
+        minima = run["min"] / floor["min"]
+        why = (
+            f"the minima give {minima:.2f} and the medians were up to {spread:.0%} above their minima: these "
+            "measurements' noise is larger than what they compare (repeat them, on a quieter machine)"
+            if minima >= VALID_RATIO and repeats > 1
+            else "so the floor was not measured as a floor (or the machine was not quiet)"
+        )
         report["invalid_because"] = (
             f"the median run ({run['median']} s) took {ratio:.2f} of the median floor ({floor['median']} s): "
-            f"the orchestrated run cannot beat the same bare jobs by more than noise ({1 - VALID_RATIO:.0%}), "
-            "so the floor was not measured as a floor (or the machine was not quiet)"
+            f"the orchestrated run cannot beat the same bare jobs by more than noise ({1 - VALID_RATIO:.0%}); {why}"
         )
     else:
         report["ratio_to_floor"] = round(ratio, 2)
         if ratio < 1:
-            spread = max(s["median"] / s["min"] - 1 for s in sides.values())
             noise = (
                 f"the medians were up to {spread:.0%} above their minima here"
                 if repeats > 1
@@ -460,6 +468,11 @@ def benchmark(entries: int, batch_size: int, repeats: int, concurrency: list[int
                 f"a ratio below 1 ({ratio:.2f}) is the noise of the measurement, not orchestration beating the "
                 f"bare jobs: it is within {1 - VALID_RATIO:.0%} of the floor, and {noise}; more repeats narrow it"
             )
+    if run["concurrency"] == floor["concurrency"]:
+        # Each run against the floor measured right after it, at the same N: a drift of the machine's
+        # speed over the measurements weighs on both sides of a pair alike.
+        pairs = zip(measurements["run"][run["concurrency"]], measurements["floor"][floor["concurrency"]], strict=True)
+        report["paired_ratios"] = [round(r["seconds"] / f["seconds"], 3) for r, f in pairs]
     counts = median_one(measurements["run"][run["concurrency"]])
     return {
         **report,
