@@ -158,7 +158,8 @@ def describe_jobs_takes_up_to_100_by_id(patcher: Patcher, emulator: Any) -> None
     service="batch",
     defect="an array job whose children all stopped, some FAILED, never leaves its status (only all-SUCCEEDED "
     "is handled)",
-    aws="an array job is FAILED once every child stopped and at least one failed",
+    aws="an array job is FAILED once every child stopped and at least one failed, its statusReason "
+    "'Array Child Job failed' (AWS's text as recorded in public code and operators' notes; not in the docs)",
     reference="https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html",
     seen_in=MOTO,
 )
@@ -174,7 +175,7 @@ def array_job_fails_when_a_child_failed(patcher: Patcher, emulator: Any) -> None
             job.status = "FAILED"
             job.job_stopped, job.job_stopped_at = True, datetime.now()
             result["status"] = "FAILED"
-            result["statusReason"] = "Array job failed: at least one child job failed"
+            result["statusReason"] = "Array Child Job failed"
         return result
 
     patcher.replace(Job, "describe", described)

@@ -1605,7 +1605,8 @@ def array_parent_fails_with_its_child(aws: Aws) -> bool:
     children = [stopped_job(aws, f"{parent}:{index}") for index in range(2)]
     if None in children or [c["status"] for c in children] != ["SUCCEEDED", "FAILED"]:
         return False
-    return batch.describe_jobs(jobs=[parent])["jobs"][0]["status"] == "FAILED"
+    described = batch.describe_jobs(jobs=[parent])["jobs"][0]
+    return (described["status"], described.get("statusReason")) == ("FAILED", "Array Child Job failed")
 
 
 # Probes of newer patches live in modules of their own, one per service (they import this module's
