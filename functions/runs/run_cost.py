@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prices import FARGATE_MINIMUM_SECONDS, PRICES, PRICES_REGION
+from run_jobs import UNFINISHED
 from usage import ATTRIBUTES
 
 # The parent's states entered: Prepare run, Request valid?, Run batches, Finish run, Run failed?,
@@ -22,7 +23,6 @@ PARENT_TRANSITIONS = {"finished": 6, "terminated": 3}
 # The nested state machine of the full path (statemachines/callback-notify.asl.json): Wait, Notify.
 NESTED_TRANSITIONS = 2
 DESCRIBE_JOBS_MAX = 100  # Batch's DescribeJobs takes up to 100 job ids
-UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 
 
 def child_transitions(batch: dict[str, Any]) -> int:

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from run_cost import UNFINISHED
 from shared import is_job_of
+
+UNFINISHED = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 
 
 def jobs_of(batch: Any, queue: str, run_id: str) -> list[dict[str, Any]]:

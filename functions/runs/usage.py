@@ -36,7 +36,7 @@ S3_PUT_LIST = frozenset(
 )
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan"})
-# The usage an audit item accumulates, by attribute (summed by run_cost.Usage).
+# The usage an audit item accumulates, by attribute (summed by run_cost.usage_of).
 ATTRIBUTES = (
     "lambdaRequests",
     "lambdaMbMs",

@@ -85,17 +85,26 @@ def batch_job_environment_is_listed_once(patcher: Patcher, emulator: Any) -> Non
     seen_in=MOTO,
 )
 def describe_jobs_reports_exit_code_and_reason(patcher: Patcher, emulator: Any) -> None:
+    def amend(job: Any, result: dict[str, Any]) -> None:
+        container = result.get("container")
+        if container is not None and job.job_stopped:
+            container["exitCode"] = job.exit_code
+            if job.job_stopped_reason:
+                container["reason"] = job.job_stopped_reason
+
+    amend_job_details(patcher, amend)
+
+
+def amend_job_details(patcher: Patcher, amend: Callable[[Any, dict[str, Any]], None]) -> None:
+    """A job's detail as DescribeJobs shows it (Job.describe), AMEND(job, detail) applied after moto's
+    and the earlier patches'."""
     from moto.batch.models import Job
 
     describe = Job.describe
 
     def described(job: Job) -> dict[str, Any]:
         result = describe(job)
-        container = result.get("container")
-        if container is not None and job.job_stopped:
-            container["exitCode"] = job.exit_code
-            if job.job_stopped_reason:
-                container["reason"] = job.job_stopped_reason
+        amend(job, result)
         return result
 
     patcher.replace(Job, "describe", described)
@@ -110,21 +119,15 @@ def describe_jobs_reports_exit_code_and_reason(patcher: Patcher, emulator: Any) 
     seen_in=MOTO,
 )
 def describe_jobs_shows_resource_requirements(patcher: Patcher, emulator: Any) -> None:
-    from moto.batch.models import Job
-
-    describe = Job.describe
-
-    def described(job: Job) -> dict[str, Any]:
-        result = describe(job)
+    def amend(job: Any, result: dict[str, Any]) -> None:
         container = result.get("container")
         if container is not None and job.job_definition.container_properties is not None:
             wanted = {r["type"]: r for r in job.job_definition.container_properties.get("resourceRequirements", [])}
             wanted |= {r["type"]: r for r in (job.container_overrides or {}).get("resourceRequirements", [])}
             if wanted:
                 container["resourceRequirements"] = list(wanted.values())
-        return result
 
-    patcher.replace(Job, "describe", described)
+    amend_job_details(patcher, amend)
 
 
 DESCRIBE_JOBS_LIMIT = 100
@@ -164,21 +167,15 @@ def describe_jobs_takes_up_to_100_by_id(patcher: Patcher, emulator: Any) -> None
     seen_in=MOTO,
 )
 def array_job_fails_when_a_child_failed(patcher: Patcher, emulator: Any) -> None:
-    from moto.batch.models import Job
-
-    describe = Job.describe
-
-    def described(job: Job) -> dict[str, Any]:
-        result = describe(job)
+    def amend(job: Any, result: dict[str, Any]) -> None:
         children = job._child_jobs or []
         if children and all(child.job_stopped for child in children) and result["status"] != "SUCCEEDED":
             job.status = "FAILED"
             job.job_stopped, job.job_stopped_at = True, datetime.now()
             result["status"] = "FAILED"
             result["statusReason"] = "Array Child Job failed"
-        return result
 
-    patcher.replace(Job, "describe", described)
+    amend_job_details(patcher, amend)
 
 
 class TokenBucket:
