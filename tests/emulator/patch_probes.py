@@ -467,16 +467,18 @@ def a_stopped_execution_and_a_stopped_map_child_keep_the_error_and_cause(aws: Aw
     parent = sfn.start_execution(
         stateMachineArn=create_machine(sfn, distributed_map(waiting, ItemReader=reader)), input="{}"
     )["executionArn"]
-    map_runs = until(lambda: sfn.list_map_runs(executionArn=parent)["mapRuns"], 10)
-    children = until(lambda: sfn.list_executions(mapRunArn=map_runs[0]["mapRunArn"])["executions"], 10)
+    # Bounds for a machine busy with the rest of the suite (the probe once timed out there); each
+    # wait ends as soon as its condition holds.
+    map_runs = until(lambda: sfn.list_map_runs(executionArn=parent)["mapRuns"], 30)
+    children = until(lambda: sfn.list_executions(mapRunArn=map_runs[0]["mapRunArn"])["executions"], 30)
     sfn.stop_execution(executionArn=children[0]["executionArn"], error="Probe.Child", cause="the child")
-    child = finished(sfn, children[0]["executionArn"])
+    child = finished(sfn, children[0]["executionArn"], 30)
     return (
         (stopped["status"], stopped.get("error"), stopped.get("cause"))
         == ("ABORTED", "Probe.Stopped", "stopped by the probe")
         and aborted[0].get("executionAbortedEventDetails", {}).get("error") == "Probe.Stopped"
         and (child["status"], child.get("error"), child.get("cause")) == ("ABORTED", "Probe.Child", "the child")
-        and finished(sfn, parent)["status"] == "FAILED"
+        and finished(sfn, parent, 30)["status"] == "FAILED"
     )
 
 
